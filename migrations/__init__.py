@@ -1,0 +1,1 @@
+"""Alembic migrations of navee-monitor (installed as the package ``navee_migrations``)."""

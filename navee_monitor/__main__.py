@@ -1,0 +1,5 @@
+import sys
+
+from navee_monitor.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""alerts stage of navee-monitor."""

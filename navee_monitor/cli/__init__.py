@@ -1,0 +1,1 @@
+"""The ``navee-monitor`` command line (one module per command group)."""

@@ -1,0 +1,1 @@
+"""descriptors stage of navee-monitor."""
