@@ -7,6 +7,7 @@ the error carries, without a traceback.
 
     NaveeError                      base; exit status 1
     ├── UsageError                  bad command-line use; exit 2
+    │   └── NotFoundError           no such alert/reference id; exit 2
     ├── ConfigError                 invalid configuration; exit 2
     ├── StorageError                database or data-directory problem
     ├── InputError                  one input cannot be used; exit 3
@@ -18,7 +19,8 @@ the error carries, without a traceback.
     │       └── ImageTooLargeError  byte or pixel limit, decompression bomb
     ├── ModelError                  model weights missing, mixed model versions
     ├── IndexError_                 vector index problem (name avoids the builtin)
-    └── CrawlError                  a crawl could not run
+    ├── CrawlError                  a crawl could not run
+    └── NotificationError           a notifier could not deliver (retried later)
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ class NaveeError(Exception):
 
 class UsageError(NaveeError):
     exit_code = 2
+
+
+class NotFoundError(UsageError):
+    """An id or key given by the user names nothing (``alerts show 999``)."""
 
 
 class ConfigError(NaveeError):
@@ -87,4 +93,10 @@ class IndexError_(NaveeError):  # noqa: N801 - avoid shadowing the builtin Index
 
 
 class CrawlError(NaveeError):
+    exit_code = 1
+
+
+class NotificationError(NaveeError):
+    """A notification could not be delivered; the outbox retries it with backoff."""
+
     exit_code = 1

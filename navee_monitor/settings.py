@@ -94,6 +94,10 @@ class EmbeddingSettings(_Frozen):
     gem_p: float = Field(default=3.0, gt=0)
     #: output dimension after PCA-whitening (0 disables whitening)
     dim: int = Field(default=256, ge=0)
+    #: eigenvalue shrinkage towards their mean when fitting the whitening (0 = plain PCA-whitening)
+    whitening_shrinkage: float = Field(default=0.1, ge=0, le=1)
+    #: TensorFlow intra-op threads (0 = all cores)
+    threads: int = Field(default=0, ge=0)
 
 
 class IndexSettings(_Frozen):
@@ -102,22 +106,47 @@ class IndexSettings(_Frozen):
     tables: int = Field(default=8, ge=1)
     probes: int = Field(default=16, ge=0)
     faiss_hnsw_m: int = Field(default=32, ge=4)
+    #: HNSW build and search breadth for kind faiss (higher: better recall, slower)
+    faiss_ef_construction: int = Field(default=80, ge=8)
+    faiss_ef_search: int = Field(default=64, ge=1)
+    #: kind itq learns its hashing once the index holds this many vectors (exact search before)
+    itq_min_train: int = Field(default=1000, ge=2)
+    #: seed of the random hyperplanes / rotations (fixed: the same config hashes alike)
+    seed: int = 0
 
 
 class DetectorSettings(_Frozen):
     enabled: bool = True
     #: darknet (cfg + weights) or onnx (weights only)
     format: Literal["darknet", "onnx"] = "darknet"
+    #: null = ``<data_dir>/models/yolo-fastest-1.1-xl.cfg|.weights`` and ``coco.names``
     cfg: str | None = None
     weights: str | None = None
     names: str | None = None
     input_size: int = Field(default=320, ge=32)
+    #: auto = the cfg's ``letter_box`` key for darknet, letterbox for ONNX exports
+    resize: Literal["auto", "stretch", "letterbox"] = "auto"
     confidence: float = Field(default=0.25, ge=0, le=1)
     nms: float = Field(default=0.45, ge=0, le=1)
     max_crops: int = Field(default=8, ge=0)
     min_crop_fraction: float = Field(default=0.02, ge=0, le=1)
+    #: crops covering more than this fraction of the image repeat the full-image search
+    max_crop_fraction: float = Field(default=0.9, gt=0, le=1)
+    #: proposals overlapping an earlier (better) one by this IoU or more are dropped
+    dedup_iou: float = Field(default=0.7, gt=0, le=1)
     #: class-agnostic proposals (framed rectangles found by contour analysis)
     regions: bool = True
+    #: also propose fixed centre crops (cheap; off unless the evaluation says they help)
+    fixed_crops: bool = False
+    #: crop score re-weighting s' = s * (alpha + (1-alpha)*sqrt(area))^beta * conf^gamma
+    weight_alpha: float = Field(default=0.7, ge=0, le=1)
+    weight_beta: float = Field(default=1.0, ge=0)
+    weight_gamma: float = Field(default=0.25, ge=0)
+    #: where `navee-monitor models fetch` downloads the default YOLO files from
+    download_base_url: str = (
+        "https://raw.githubusercontent.com/dog-qiuqiu/Yolo-Fastest/master/ModelZoo/yolo-fastest-1.1_coco/"
+    )
+    download_timeout_s: float = Field(default=60, gt=0)
 
 
 class MatchingSettings(_Frozen):
@@ -144,6 +173,8 @@ class CrawlerSettings(_Frozen):
     #: kill a crawl that runs longer than this
     time_limit_s: int = Field(default=3600, gt=0)
     chromium_path: str = "/usr/bin/chromium"
+    #: render_js sites: time given to scripts after the page's load event (milliseconds)
+    render_wait_ms: int = Field(default=500, ge=0)
 
 
 class SiteSettings(_Frozen):
@@ -206,6 +237,16 @@ class ReferencesSettings(_Frozen):
     connect_timeout_s: float = Field(default=10, gt=0)
     read_timeout_s: float = Field(default=30, gt=0)
     retries: int = Field(default=2, ge=0)
+    #: first retry waits this long, then doubles (plus jitter)
+    backoff_s: float = Field(default=1.0, ge=0)
+    #: PCA-whitening is fitted only once there are at least this many times
+    #: ``embedding.dim`` references; below, the raw L2-normalised descriptor is indexed
+    whitening_min_factor: float = Field(default=2.0, gt=0)
+    #: refit the whitening when the collection has grown by this factor since
+    #: the last fit (0 = only on ``index rebuild --refit-whitening``)
+    whitening_refit_growth: float = Field(default=2.0, ge=0)
+    #: without a terminal, progress is logged every this many seconds
+    progress_interval_s: float = Field(default=10, gt=0)
 
 
 class NotificationsSettings(_Frozen):
@@ -215,13 +256,18 @@ class NotificationsSettings(_Frozen):
     top_matches: int = Field(default=5, ge=1)
     #: link to the report put in notifications (a URL of `navee-monitor web`)
     report_url: str | None = None
+    #: a failed send is retried after this many seconds, doubling each time
+    retry_base_s: float = Field(default=30, gt=0)
+    #: longest wait between two attempts
+    retry_max_s: float = Field(default=3600, gt=0)
 
 
 class WebSettings(_Frozen):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
-    #: required when host is not a loopback address
+    #: required when host is not a loopback address (at least 16 characters)
     token: str | None = None
+    #: largest uploaded or fetched image for search by image
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
 
 
@@ -233,7 +279,16 @@ class DaemonSettings(_Frozen):
     jitter_s: int = Field(default=60, ge=0)
     #: failures after which a site is backed off and the operator warned
     failure_alert_threshold: int = Field(default=3, ge=1)
+    #: after n consecutive failures a site's scheduled runs are skipped for
+    #: min(max_backoff_s, backoff_base_s * 2**(n-1)) seconds after its last run
+    backoff_base_s: int = Field(default=60, ge=0)
     max_backoff_s: int = Field(default=6 * 3600, ge=0)
+    #: a run missed by less than this (daemon busy or down) still runs, once
+    misfire_grace_s: int = Field(default=3600, ge=1)
+    #: crawls running at the same time (each one a child process)
+    max_concurrent_crawls: int = Field(default=2, ge=1)
+    #: systemd watchdog ping period (keep under half the unit's WatchdogSec)
+    watchdog_interval_s: float = Field(default=10, gt=0)
     #: crawl the built-in demo gallery when no site is configured
     demo_when_empty: bool = True
 

@@ -91,12 +91,14 @@ def upgrade() -> None:
     sa.Column('details', sa.JSON(), nullable=False),
     sa.Column('first_seen', sa.DateTime(timezone=True), nullable=False),
     sa.Column('last_seen', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('notification_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['reference_id'], ['references.id'], name=op.f('fk_alerts_reference_id_references'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['web_image_id'], ['web_images.id'], name=op.f('fk_alerts_web_image_id_web_images'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_alerts')),
     sa.UniqueConstraint('reference_id', 'web_image_id', name=op.f('uq_alerts_reference_id_web_image_id'))
     )
     with op.batch_alter_table('alerts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_alerts_notification_id'), ['notification_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_alerts_reference_id'), ['reference_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_alerts_status'), ['status'], unique=False)
         batch_op.create_index(batch_op.f('ix_alerts_web_image_id'), ['web_image_id'], unique=False)
@@ -222,6 +224,7 @@ def upgrade() -> None:
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('payload', sa.JSON(), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['crawl_run_id'], ['crawl_runs.id'], name=op.f('fk_notifications_crawl_run_id_crawl_runs'), ondelete='SET NULL'),
@@ -267,6 +270,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_alerts_web_image_id'))
         batch_op.drop_index(batch_op.f('ix_alerts_status'))
         batch_op.drop_index(batch_op.f('ix_alerts_reference_id'))
+        batch_op.drop_index(batch_op.f('ix_alerts_notification_id'))
 
     op.drop_table('alerts')
     with op.batch_alter_table('web_images', schema=None) as batch_op:

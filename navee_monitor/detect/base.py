@@ -10,18 +10,28 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Region:
+    """An axis-aligned box in pixel coordinates of the image it was proposed on."""
+
     x: int
     y: int
     w: int
     h: int
     #: detection confidence in [0, 1]
     score: float
-    #: COCO class name, or "region" for class-agnostic proposals
+    #: COCO class name, "region" for class-agnostic proposals, "fixed"/"full" for fixed crops
     label: str
+    #: the four corners (x, y) of a quadrilateral inside the box (a print seen in
+    #: perspective), clockwise from top-left; None for plain boxes
+    quad: tuple[tuple[float, float], ...] | None = None
 
     @property
     def bbox(self) -> list[int]:
+        """``[x, y, w, h]`` as reported in match results."""
         return [self.x, self.y, self.w, self.h]
+
+    @property
+    def area(self) -> int:
+        return self.w * self.h
 
 
 @runtime_checkable

@@ -98,6 +98,7 @@ def alembic_config(url: str):
 def upgrade(url: str, revision: str = "head") -> None:
     from alembic import command
 
+    get_engine(url)  # creates the folder of a SQLite file
     try:
         command.upgrade(alembic_config(url), revision)
     except SQLAlchemyError as exc:

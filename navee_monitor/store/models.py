@@ -235,6 +235,9 @@ class AlertRow(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    #: the outbox notification that announced this alert (null: not yet announced);
+    #: set in the transaction that writes the notification, so each alert is announced once
+    notification_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
 
 class AlertEventRow(Base):
@@ -274,5 +277,7 @@ class NotificationRow(Base):
     body: Mapped[str] = mapped_column(Text)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: not retried before this time (exponential backoff after a failed send)
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
     sent_at: Mapped[datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -32,8 +32,25 @@ class Reference:
     error: str | None
     image_path: str | None
     added_at: datetime
+    pixel_sha256: str | None = None
+    attempts: int = 0
 
     from_row = classmethod(_from_row)
+
+
+@dataclass(frozen=True)
+class ReferenceInfo:
+    """What the matcher needs of one indexed reference (see ``store.references.reference_info``)."""
+
+    key: str
+    collection: str
+    #: normalised image: relative to the data directory from ``store.references``,
+    #: absolute from ``ReferenceCatalog.reference_info``
+    image_path: str | None
+    sha256: str | None
+    pdq_hash: str | None
+    pdq_quality: int | None
+    labels: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -124,3 +141,48 @@ class Alert:
     reference_key: str | None = None
     occurrences: list[Occurrence] = field(default_factory=list)
     events: list[AlertEvent] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AllowRule:
+    """A licensed use: ``reference_key`` may appear on ``domain`` and its subdomains."""
+
+    id: int
+    reference_id: int
+    reference_key: str
+    domain: str
+    note: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ReviewedAlert:
+    """An alert with what a reviewer looks at (``alerts list/show``, reports, web page).
+
+    ``alert`` has ``reference_key``, ``occurrences`` (most recent first) and
+    ``events`` (oldest first) filled in; ``site_names`` maps the occurrences'
+    ``site_id`` to the site's name.
+    """
+
+    alert: Alert
+    reference: Reference
+    web_image: WebImage
+    site_names: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One outbox entry: a batch of new alerts (or an operator warning) to announce."""
+
+    id: int
+    crawl_run_id: int | None
+    created_at: datetime
+    title: str
+    body: str
+    payload: dict[str, Any]
+    attempts: int
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+    last_error: str | None
+
+    from_row = classmethod(_from_row)

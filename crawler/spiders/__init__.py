@@ -1,0 +1,1 @@
+"""Spiders of navee-monitor: one generic spider configured per watched site."""

@@ -1,0 +1,43 @@
+"""Evidence kept with an alert: a thumbnail of the found image with the matched region drawn."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from navee_monitor.settings import Settings
+
+THUMB_SIDE = 480
+
+
+def write_thumbnail(settings: Settings, image: np.ndarray, sha256: str, bbox: list[int] | None) -> str:
+    """Writes (idempotently: same inputs, same path) and returns the path relative to data_dir."""
+    tag = hashlib.sha1(repr(bbox).encode()).hexdigest()[:8]
+    rel = Path("thumbnails") / sha256[:2] / f"{sha256}-{tag}.jpg"
+    path = settings.data_dir / rel
+    if path.exists():
+        return str(rel)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im = Image.fromarray(image)
+    scale = min(1.0, THUMB_SIDE / max(im.size))
+    if scale < 1.0:
+        im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.Resampling.LANCZOS)
+    if bbox:
+        x, y, w, h = (v * scale for v in bbox)
+        draw = ImageDraw.Draw(im)
+        width = max(2, round(max(im.size) / 160))
+        draw.rectangle([x, y, x + w, y + h], outline=(255, 40, 40), width=width)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            im.convert("RGB").save(fh, "JPEG", quality=85)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return str(rel)

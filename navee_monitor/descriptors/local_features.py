@@ -1,0 +1,131 @@
+"""Local features (OpenCV ORB) for geometric verification, with an on-disk cache.
+
+Keypoints are bounded per image (``matching.max_keypoints``). Reference
+features are cached as ``.npz`` under ``<data_dir>/features/`` keyed by the
+image content's sha256, so verifying a candidate never re-decodes the
+reference's original file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+#: bumped when extraction changes, so old cache files are recomputed
+EXTRACTOR_VERSION = "orb-v1"
+
+
+@dataclass(frozen=True)
+class LocalFeatureSet:
+    #: (n, 2) float32 keypoint positions (x, y) in the image the features came from
+    keypoints: np.ndarray
+    #: (n, 32) uint8 binary ORB descriptors
+    descriptors: np.ndarray
+    #: (width, height) of that image
+    image_size: tuple[int, int]
+
+    def __len__(self) -> int:
+        return int(self.keypoints.shape[0])
+
+
+def extract_local_features(rgb: np.ndarray, max_keypoints: int) -> LocalFeatureSet:
+    """ORB keypoints and descriptors of an RGB uint8 image, at most ``max_keypoints``."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an RGB array (H, W, 3), got {rgb.shape}")
+    grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+    # a smaller edge threshold than the default 31 keeps keypoints near the
+    # borders of small images and crops
+    orb = cv2.ORB_create(nfeatures=max_keypoints, edgeThreshold=15, patchSize=31, fastThreshold=10)
+    kps, desc = orb.detectAndCompute(grey, None)
+    h, w = grey.shape
+    if not kps or desc is None:
+        return LocalFeatureSet(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), (w, h))
+    # ORB may return a few more than asked (ties); keep the strongest
+    order = np.argsort([-k.response for k in kps])[:max_keypoints]
+    xy = np.array([kps[i].pt for i in order], dtype=np.float32).reshape(-1, 2)
+    return LocalFeatureSet(xy, np.ascontiguousarray(desc[order], dtype=np.uint8), (w, h))
+
+
+def count_inliers(a: LocalFeatureSet, b: LocalFeatureSet, ratio: float = 0.8,
+                  reproj_threshold: float = 5.0) -> tuple[int, np.ndarray | None]:
+    """Geometric verification: ratio-test matches, then a RANSAC homography.
+
+    Returns (number of inliers, 3x3 homography mapping ``a`` to ``b``, or None).
+    """
+    if len(a) < 4 or len(b) < 4:
+        return 0, None
+    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+    pairs = matcher.knnMatch(a.descriptors, b.descriptors, k=2)
+    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < ratio * p[1].distance]
+    if len(good) < 4:
+        return 0, None
+    src = a.keypoints[[m.queryIdx for m in good]].reshape(-1, 1, 2)
+    dst = b.keypoints[[m.trainIdx for m in good]].reshape(-1, 1, 2)
+    homography, mask = cv2.findHomography(src, dst, cv2.RANSAC, reproj_threshold)
+    if homography is None or mask is None:
+        return 0, None
+    return int(mask.sum()), homography
+
+
+class FeatureCache:
+    """``<directory>/<sha[:2]>/<sha>.npz`` files, written atomically."""
+
+    def __init__(self, directory: str | Path, max_keypoints: int = 1000):
+        self.directory = Path(directory)
+        self.max_keypoints = max_keypoints
+
+    def path(self, sha256: str) -> Path:
+        if len(sha256) < 8 or not all(c in "0123456789abcdef" for c in sha256):
+            raise ValueError(f"not a lower-case hex sha256: {sha256!r}")
+        return self.directory / sha256[:2] / f"{sha256}.npz"
+
+    def get(self, sha256: str) -> LocalFeatureSet | None:
+        path = self.path(sha256)
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                if str(npz["extractor"]) != EXTRACTOR_VERSION or int(npz["max_keypoints"]) != self.max_keypoints:
+                    return None
+                w, h = (int(v) for v in npz["image_size"])
+                return LocalFeatureSet(npz["keypoints"].astype(np.float32), npz["descriptors"].astype(np.uint8), (w, h))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            log.warning("ignoring unreadable feature cache file %s (%s); recomputing", path, exc)
+            return None
+
+    def put(self, sha256: str, features: LocalFeatureSet) -> Path:
+        path = self.path(sha256)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{sha256[:8]}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, keypoints=features.keypoints, descriptors=features.descriptors,
+                         image_size=np.array(features.image_size, dtype=np.int64),
+                         extractor=np.array(EXTRACTOR_VERSION), max_keypoints=np.array(self.max_keypoints))
+            os.replace(tmp, path)  # readers see the old file or the new one, never half of one
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    def get_or_compute(self, sha256: str, rgb_loader: Callable[[], np.ndarray]) -> LocalFeatureSet:
+        """Cached features, or ``extract_local_features(rgb_loader())`` stored for next time."""
+        cached = self.get(sha256)
+        if cached is not None:
+            return cached
+        features = extract_local_features(rgb_loader(), self.max_keypoints)
+        self.put(sha256, features)
+        return features
+
+    def remove(self, sha256: str) -> None:
+        self.path(sha256).unlink(missing_ok=True)

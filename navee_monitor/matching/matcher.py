@@ -1,0 +1,203 @@
+"""The matcher: is an image (or a part of it) a copy of a reference artwork?
+
+For a batch of images:
+
+1. regions: the whole image, plus YOLO object crops and class-agnostic
+   framed rectangles (partial copies: mock-ups, collages, screenshots);
+2. one batched CNN embedding of every region, index top-k per region,
+   exact cosine re-rank (inside the index);
+3. crop similarities re-weighted by crop size and detection confidence
+   (the study's idea, ``navee_monitor.detect.weighting``), candidates merged
+   per reference keeping the best region;
+4. a PDQ tier that answers identical and near-identical copies cheaply;
+5. geometric verification (ORB + RANSAC) of the best candidates, which
+   also locates the copy inside the image (its bbox);
+6. one calibrated score (``scoring``), verdict ``match`` at or above
+   ``matching.threshold``, ``candidate`` otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from navee_monitor.matching import scoring
+from navee_monitor.matching.verify import NOTHING, Verification, verify
+from navee_monitor.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    reference: str
+    score: float
+    verdict: str
+    method: str
+    bbox: list[int] | None
+    details: dict = field(default_factory=dict, compare=False)
+
+    def as_json(self) -> dict:
+        return {"reference": self.reference, "score": round(self.score, 4), "verdict": self.verdict,
+                "method": self.method, "bbox": self.bbox}
+
+
+@dataclass
+class _Candidate:
+    key: str
+    cosine: float  # re-weighted similarity of the best region
+    raw_cosine: float
+    region: int  # 0 = whole image
+    pdq_distance: int | None = None
+    verification: Verification = NOTHING
+
+
+class Matcher:
+    """Loads its models lazily; one instance per process is meant to be reused."""
+
+    def __init__(self, settings: Settings, catalog=None, proposer="auto", score_model: scoring.ScoreModel | None = None):
+        self.settings = settings
+        self.m = settings.matching
+        self._catalog = catalog
+        self._proposer = proposer
+        self.score_model = score_model or scoring.ScoreModel(
+            **{**scoring.DEFAULT_MODEL.__dict__, "pdq_max_distance": self.m.pdq_max_distance}
+        )
+        self._features = None
+        self._refdata = None
+        self.timings: dict[str, float] = {}
+
+    # ---- lazily built parts ---------------------------------------------------
+    @property
+    def catalog(self):
+        if self._catalog is None:
+            from navee_monitor.references.catalog import ReferenceCatalog
+
+            self._catalog = ReferenceCatalog(self.settings)
+        return self._catalog
+
+    @property
+    def proposer(self):
+        if self._proposer == "auto":
+            from navee_monitor.detect import build_proposer
+
+            self._proposer = build_proposer(self.settings)
+        return self._proposer
+
+    @property
+    def features(self):
+        if self._features is None:
+            from navee_monitor.descriptors import FeatureCache
+
+            self._features = FeatureCache(self.settings.path("features"), self.m.max_keypoints)
+        return self._features
+
+    @property
+    def model_version(self) -> str:
+        return self.catalog.model_version
+
+    @property
+    def refdata(self):
+        if self._refdata is None:
+            from navee_monitor.matching.reference_data import ReferenceData
+
+            self._refdata = ReferenceData(self.settings)
+        return self._refdata
+
+    def refresh(self) -> None:
+        """Forget cached reference data (after references were added or removed)."""
+        self.refdata.refresh()
+        if self._catalog is not None and hasattr(self._catalog, "reload"):
+            self._catalog.reload()
+
+    # ---- matching ----------------------------------------------------------------
+    def match(self, images: Sequence[np.ndarray]) -> list[list[MatchResult]]:
+        if not images:
+            return []
+        if len(self.catalog) == 0:
+            return [[] for _ in images]
+        t0 = time.perf_counter()
+        regions, crops, owners = self._regions(images)
+        t1 = time.perf_counter()
+        vectors = self.catalog.describe(crops)
+        t2 = time.perf_counter()
+        hits = self.catalog.search(vectors, self.m.top_k)
+        t3 = time.perf_counter()
+        out = []
+        for i, image in enumerate(images):
+            idx = [j for j, o in enumerate(owners) if o == i]
+            out.append(self._decide(image, [regions[j] for j in idx], [hits[j] for j in idx]))
+        t4 = time.perf_counter()
+        for name, dt in (("regions", t1 - t0), ("embed", t2 - t1), ("search", t3 - t2), ("verify", t4 - t3)):
+            self.timings[name] = self.timings.get(name, 0.0) + dt
+        return out
+
+    def _regions(self, images):
+        from navee_monitor.detect.base import Region
+
+        regions, crops, owners = [], [], []
+        for i, image in enumerate(images):
+            h, w = image.shape[:2]
+            found = [Region(0, 0, w, h, 1.0, "full")]
+            if self.proposer is not None:
+                try:
+                    found += self.proposer.propose(image)[: self.settings.detector.max_crops]
+                except Exception:  # a detector failure must not lose the full-image match
+                    log.exception("region proposal failed; matching the whole image only")
+            for r in found:
+                regions.append(r)
+                crops.append(image[r.y : r.y + r.h, r.x : r.x + r.w])
+                owners.append(i)
+        return regions, crops, owners
+
+    def _decide(self, image, regions, hits) -> list[MatchResult]:
+        from navee_monitor.detect.weighting import CropWeighting
+
+        weighting = CropWeighting.from_settings(self.settings.detector)
+        candidates: dict[str, _Candidate] = {}
+        for ri, (region, region_hits) in enumerate(zip(regions, hits)):
+            for key, cos in region_hits:
+                weighted = cos if ri == 0 else weighting.weigh(cos, region, image.shape)
+                c = candidates.get(key)
+                if c is None or weighted > c.cosine:
+                    candidates[key] = _Candidate(key, weighted, cos, ri)
+        for key, dist in self.refdata.pdq(self.model_version).near(image, self.m.pdq_max_distance):
+            c = candidates.setdefault(key, _Candidate(key, 0.0, 0.0, 0))
+            c.pdq_distance = dist
+        ranked = sorted(candidates.values(), key=lambda c: (c.pdq_distance is None, -c.cosine))
+        to_verify = ranked[: self.m.verify_top]
+        if to_verify:
+            self._verify(image, to_verify)
+        results = []
+        for c in ranked:
+            ev = scoring.Evidence(c.cosine, c.verification.inliers, c.verification.coverage, c.pdq_distance)
+            score = self.score_model.score(ev)
+            if score < self.m.min_score:
+                continue
+            region = regions[c.region]
+            bbox = c.verification.bbox or (None if c.region == 0 else region.bbox)
+            method = "full" if c.region == 0 else "crop"
+            verdict = "match" if score >= self.m.threshold else "candidate"
+            results.append(MatchResult(c.key, score, verdict, method, bbox, details={
+                "cosine": round(c.raw_cosine, 4), "weighted_cosine": round(c.cosine, 4),
+                "inliers": c.verification.inliers, "coverage": round(c.verification.coverage, 3),
+                "pdq_distance": c.pdq_distance, "region": region.label,
+            }))
+        results.sort(key=lambda r: -r.score)
+        return results
+
+    def _verify(self, image, candidates: list[_Candidate]) -> None:
+        from navee_monitor.descriptors import extract_local_features
+
+        # the copy may be a small part of the query: give the query twice the keypoints
+        query = extract_local_features(image, 2 * self.m.max_keypoints)
+        for c in candidates:
+            ref = self.refdata.features(c.key, self.features, self.m.max_keypoints)
+            if ref is None:
+                continue
+            c.verification = verify(query.keypoints, query.descriptors, query.image_size,
+                                    ref.keypoints, ref.descriptors, ref.image_size)

@@ -1,0 +1,1 @@
+from tests.alerts.conftest import factory, inbox  # noqa: F401  (shared fixtures)
