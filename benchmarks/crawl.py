@@ -122,6 +122,8 @@ def run(pages: int, per_page: int, pool: int) -> dict:
                     "errors": s["errors"],
                     "requests": s["requests"],
                     "crawl_s": s["duration_s"],
+                    "crawl_cpu_s": s["cpu_s"],
+                    "pages_per_cpu_min": round(s["pages"] / (s["cpu_s"] / 60)),
                     "wall_s_with_process_start": round(wall, 2),
                     "pages_per_min": round(s["pages"] / minutes),
                     "image_downloads_per_min": round(s["new_images"] / minutes),
@@ -150,12 +152,13 @@ def main() -> None:
         print(json.dumps(out, indent=2))
         return
     print(f"{out['machine']}; site: {out['site']}")
-    print(f"{'run':<18} {'pages':>6} {'stored':>7} {'304':>6} {'crawl s':>8} {'pages/min':>10} "
-          f"{'img dl/min':>11} {'occ/min':>8}  errors")
+    print(f"{'run':<18} {'pages':>6} {'stored':>7} {'304':>6} {'crawl s':>8} {'cpu s':>6} {'pages/min':>10} "
+          f"{'img dl/min':>11} {'occ/min':>8} {'pages/cpu-min':>14}  errors")
     for label, r in out["runs"].items():
         print(f"{label:<18} {r['pages']:>6} {r['images_stored']:>7} {r['unchanged_304']:>6} {r['crawl_s']:>8.1f} "
-              f"{r['pages_per_min']:>10} {r['image_downloads_per_min']:>11} {r['occurrences_per_min']:>8}  "
-              f"{r['errors'] or 'none'}")
+              f"{r['crawl_cpu_s']:>6.1f} {r['pages_per_min']:>10} {r['image_downloads_per_min']:>11} "
+              f"{r['occurrences_per_min']:>8} {r['pages_per_cpu_min']:>14}  {r['errors'] or 'none'}")
+    print(f"load average while measuring: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

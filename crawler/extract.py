@@ -211,9 +211,11 @@ class _Collector:
         ]
 
 
-def extract_images(html: str, page_url: str) -> list[ImageRef]:
-    """All images of one HTML page, in document order, one ImageRef per distinct URL."""
-    sel = Selector(text=html or "<html></html>")
+def extract_images(html: str, page_url: str, selector: Selector | None = None) -> list[ImageRef]:
+    """All images of one HTML page, in document order, one ImageRef per distinct URL.
+
+    ``selector``: the page already parsed (Scrapy's ``response.selector``), to parse once."""
+    sel = selector if selector is not None else Selector(text=html or "<html></html>")
     base = get_base_url(html or "", page_url)
     out = _Collector()
 
@@ -294,5 +296,6 @@ def _element_images(el: Selector, base: str, out: _Collector) -> None:
         out.add(urls[0], alt, source, tuple(urls[1:]))
 
 
-def extract_title(html: str) -> str | None:
-    return _text(Selector(text=html or "<html></html>").xpath("//title/text()").get())
+def extract_title(html: str, selector: Selector | None = None) -> str | None:
+    sel = selector if selector is not None else Selector(text=html or "<html></html>")
+    return _text(sel.xpath("//title/text()").get())

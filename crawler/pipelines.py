@@ -68,7 +68,7 @@ class ImageStorePipeline(MediaPipeline):
 
     def get_media_requests(self, item: PageItem, info) -> list[Request]:
         plan = item.image_plan()
-        known = store.validators_for(self.db_url, [url for _, url, _ in plan])
+        known = self._known.pop(id(item), {})
         requests = []
         for _ref, url, primary in plan:
             headers = {"Referer": item.url}
@@ -115,7 +115,7 @@ class ImageStorePipeline(MediaPipeline):
             return {"url": request.url, "status": "skipped", "reason": "tracking_pixel", "http_status": 200,
                     "etag": _header(response, b"ETag"), "last_modified": _header(response, b"Last-Modified")}
         sha = hashlib.sha256(body).hexdigest()
-        rel = self.file_path(request, response)
+        rel = _content_path(sha)
         self._store(rel, body)
         return {
             "url": request.url,
@@ -137,8 +137,7 @@ class ImageStorePipeline(MediaPipeline):
 
     def file_path(self, request, response=None, info=None, *, item=None) -> str:
         """Content-addressed: ``images/<sha[:2]>/<sha256>`` under the data directory."""
-        sha = hashlib.sha256(response.body).hexdigest()
-        return f"images/{sha[:2]}/{sha}"
+        return _content_path(hashlib.sha256(response.body).hexdigest())
 
     def _store(self, rel: str, body: bytes) -> None:
         path = self.data_dir / rel
@@ -163,6 +162,7 @@ class ImageStorePipeline(MediaPipeline):
         # every download in flight time out) and SQLite sees one writer at a time
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="navee-db")
         self._pending: dict[int, tuple] = {}
+        self._known: dict[int, dict] = {}
         # first use of the database and of Pillow's plugins is slow: not during downloads
         store.validators_for(self.db_url, ["warm-up:"])
         try:
@@ -171,10 +171,15 @@ class ImageStorePipeline(MediaPipeline):
             pass
 
     async def process_item(self, item: PageItem, spider=None) -> PageItem:
+        loop = asyncio.get_running_loop()
+        urls = [url for _, url, _ in item.image_plan()]
+        if urls:  # HTTP validators of these URLs, read off the reactor thread
+            self._known[id(item)] = await loop.run_in_executor(
+                self._writer, store.validators_for, self.db_url, urls
+            )
         item = await super().process_item(item)
         work = self._pending.pop(id(item), None)
         if work is not None:
-            loop = asyncio.get_running_loop()
             outcome = await loop.run_in_executor(self._writer, functools.partial(store.record_page, *work))
             self.seen_ids |= outcome.seen_image_ids
             self.new_ids |= outcome.new_image_ids
@@ -236,6 +241,10 @@ class ImageStorePipeline(MediaPipeline):
             sha = rel.rsplit("/", 1)[-1]
             if store.image_by_sha256(self.db_url, sha) is None:
                 (self.data_dir / rel).unlink(missing_ok=True)
+
+
+def _content_path(sha: str) -> str:
+    return f"images/{sha[:2]}/{sha}"
 
 
 def _header(response, name: bytes) -> str | None:

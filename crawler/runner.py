@@ -68,6 +68,8 @@ def scrapy_settings(settings: Settings, site: SiteSettings, site_id: int, run_id
             # a page or image that keeps failing is a finding of the crawl (stats, rows), not a log error
             "RETRY_GIVE_UP_LOG_LEVEL": "INFO",
             "CLOSESPIDER_TIMEOUT": c.time_limit_s,
+            # no JOBDIR / HTTPCACHE: pages are re-read every crawl (they change), images are
+            # revalidated from fetched_urls, and a killed crawl simply runs again
             "JOBDIR": None,
         },
         priority="cmdline",
@@ -107,7 +109,14 @@ def _check_browser(settings: Settings, site: SiteSettings) -> None:
         )
 
 
-def _summarise(raw: dict[str, Any], seconds: float) -> dict[str, Any]:
+def _cpu_seconds() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _summarise(raw: dict[str, Any], seconds: float, cpu_s: float = 0.0) -> dict[str, Any]:
     """The crawl run's stats, from Scrapy's stats collector."""
 
     def group(prefix: str) -> dict[str, int]:
@@ -137,6 +146,8 @@ def _summarise(raw: dict[str, Any], seconds: float) -> dict[str, Any]:
         "retry_reasons": {k[len("retry/reason_count/"):]: int(v) for k, v in raw.items() if k.startswith("retry/reason_count/")},
         "finish_reason": raw.get("finish_reason"),
         "duration_s": round(seconds, 3),
+        #: CPU time of the crawl (process-wide, all threads): comparable across loaded machines
+        "cpu_s": round(cpu_s, 3),
     }
 
 
@@ -173,10 +184,9 @@ def crawl_site(settings: Settings, site_name: str) -> int:
     db.ensure_schema(url)
     _check_browser(settings, site)
     run = store.start_run(url, site.name, enabled=site.enabled, pid=os.getpid())
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), _cpu_seconds()
     raw: dict[str, Any] = {}
     try:
-        (settings.data_dir / "crawl" / site.name).mkdir(parents=True, exist_ok=True)
         raw = _run_scrapy(scrapy_settings(settings, site, run.site_id, run.id), site)
     except BaseException as exc:
         stats = _summarise(raw, time.monotonic() - started)
@@ -186,7 +196,7 @@ def crawl_site(settings: Settings, site_name: str) -> int:
         if isinstance(exc, NaveeError | KeyboardInterrupt):
             raise
         raise CrawlError(f"crawl of site '{site.name}' failed: {exc}") from exc
-    stats = _summarise(raw, time.monotonic() - started)
+    stats = _summarise(raw, time.monotonic() - started, _cpu_seconds() - cpu_started)
     status, error = _outcome(stats, raw)
     store.finish_run(url, run.id, status, stats, error)
     log.info(

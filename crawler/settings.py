@@ -38,5 +38,9 @@ DEPTH_PRIORITY = 1
 SCHEDULER_DISK_QUEUE = "scrapy.squeues.PickleFifoDiskQueue"
 SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
 
+# Scrapy starts this many asyncio tasks per response to process its output; a page
+# yields one item and a few links, and 100 tasks per page cost more CPU than the page
+CONCURRENT_ITEMS = 8
+
 LOG_LEVEL = "INFO"
 STATS_DUMP = False

@@ -101,10 +101,11 @@ class EmbeddingSettings(_Frozen):
 
 
 class IndexSettings(_Frozen):
-    kind: Literal["lsh", "itq", "exact", "faiss"] = "lsh"
+    #: defaults chosen by benchmarks/index.py (BENCHMARKS.md, "Vector index")
+    kind: Literal["lsh", "itq", "exact", "faiss"] = "itq"
     bits: int = Field(default=16, ge=1, le=64)
-    tables: int = Field(default=8, ge=1)
-    probes: int = Field(default=16, ge=0)
+    tables: int = Field(default=12, ge=1)
+    probes: int = Field(default=64, ge=0)
     faiss_hnsw_m: int = Field(default=32, ge=4)
     #: HNSW build and search breadth for kind faiss (higher: better recall, slower)
     faiss_ef_construction: int = Field(default=80, ge=8)
@@ -293,6 +294,34 @@ class DaemonSettings(_Frozen):
     demo_when_empty: bool = True
 
 
+class TrainingSettings(_Frozen):
+    """Defaults of ``navee-monitor train`` (command-line flags override them)."""
+
+    #: ssl (SSCD-style copy detection, no labels) | classifier (the study's BAM head) | triplet
+    objective: Literal["ssl", "classifier", "triplet"] = "ssl"
+    #: efficientnet_lite0 or a Keras Applications name (resnet50 as in the study)
+    backbone: str = "efficientnet_lite0"
+    image_size: int = Field(default=224, ge=32)
+    #: backbone layers (from the output end) that are trained; the others stay frozen
+    trainable_layers: int = Field(default=10, ge=0)
+    #: embedding dimension of the ssl / triplet projection (the classifier's is its 256-d layer)
+    embedding_dim: int = Field(default=512, ge=8)
+    #: the study's head: dense units of the first layer, dropout rate
+    units: int = Field(default=1024, ge=8)
+    dropout: float = Field(default=0.3, ge=0, lt=1)
+    optimizer: Literal["adam", "sgd", "rmsprop"] = "adam"
+    learning_rate: float = Field(default=1e-3, gt=0)
+    epochs: int = Field(default=10, ge=1)
+    batch_size: int = Field(default=32, ge=2)
+    #: InfoNCE / NT-Xent temperature (ssl)
+    temperature: float = Field(default=0.1, gt=0)
+    #: margin of the triplet loss (on L2-normalised embeddings)
+    triplet_margin: float = Field(default=0.2, gt=0)
+    #: share of the images held out for validation
+    validation_fraction: float = Field(default=0.1, ge=0, lt=1)
+    seed: int = 0
+
+
 class Settings(_Frozen):
     #: everything the service writes lives under this directory
     data_dir: Path = Field(default_factory=lambda: default_data_dir())
@@ -308,6 +337,7 @@ class Settings(_Frozen):
     notifications: NotificationsSettings = NotificationsSettings()
     web: WebSettings = WebSettings()
     daemon: DaemonSettings = DaemonSettings()
+    training: TrainingSettings = TrainingSettings()
     sites: list[SiteSettings] = Field(default_factory=list)
 
     @field_validator("sites")

@@ -83,9 +83,9 @@ class SiteSpider(scrapy.Spider):
         yield PageItem(
             url=response.url,
             status=response.status,
-            title=extract_title(html),
+            title=extract_title(html, response.selector),
             depth=depth,
-            images=extract_images(html, response.url),
+            images=extract_images(html, response.url, response.selector),
         )
         if depth >= self.site.max_depth:
             return

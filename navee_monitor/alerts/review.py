@@ -98,7 +98,7 @@ def apply_action(settings: Settings, action: str, alert_ids: Sequence[int], note
             changes, rules = store.set_status(s, alert_ids, ACTIONS[action], note=note, actor=actor), []
     for c in changes:
         if c.changed:
-            log.info("alert %d: %s -> %s by %s", c.alert_id, c.old_status, c.new_status, actor or "?")
+            log.debug("alert %d: %s -> %s by %s", c.alert_id, c.old_status, c.new_status, actor or "?")
     return ReviewResult(changes, rules)
 
 
@@ -183,8 +183,9 @@ def alert_json(r: ReviewedAlert) -> dict[str, Any]:
     """The object of ``alerts list --json`` (and of the JSON report).
 
     ``image_url``, ``page_url`` and ``site`` are those of the most recent
-    occurrence; ``occurrences`` lists them all (most recent first) and
-    ``occurrence_count`` counts them.
+    occurrence; ``occurrences`` counts the places the image was seen (a
+    number, so scripts can compare it) and ``occurrence_list`` lists them
+    all, most recent first.
     """
     a, occ = r.alert, latest_occurrence(r)
     return {
@@ -201,8 +202,8 @@ def alert_json(r: ReviewedAlert) -> dict[str, Any]:
         "first_seen": iso(a.first_seen),
         "last_seen": iso(a.last_seen),
         "model_version": a.model_version,
-        "occurrence_count": len(a.occurrences),
-        "occurrences": [occurrence_json(r, o) for o in a.occurrences],
+        "occurrences": len(a.occurrences),
+        "occurrence_list": [occurrence_json(r, o) for o in a.occurrences],
     }
 
 

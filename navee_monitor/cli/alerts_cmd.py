@@ -113,7 +113,7 @@ def list_alerts(ctx: AppContext) -> int:
         j = review.alert_json(r)
         rows.append((str(j["id"]), j["status"], f"{j['score']:.3f}", j["method"], clean(j["reference"]),
                      clean(j["site"] or "-"), clean(j["domain"] or "-"), (j["last_seen"] or "")[:16].replace("T", " "),
-                     str(j["occurrence_count"]), clean(j["page_url"] or "-")))
+                     str(j["occurrences"]), clean(j["page_url"] or "-")))
     _print_table(rows)
     return 0
 
@@ -141,8 +141,8 @@ def show_alert(ctx: AppContext) -> int:
     print("  evidence:")
     for label, path in d["evidence"].items():
         print(f"    {label + ':':17}{path or '-'}")
-    print(f"  occurrences ({d['occurrence_count']}):")
-    for o in d["occurrences"]:
+    print(f"  occurrences ({d['occurrences']}):")
+    for o in d["occurrence_list"]:
         print(f"    - page:  {clean(o['page_url'])}" + (f"  ({clean(o['page_title'])})" if o["page_title"] else ""))
         print(f"      image: {clean(o['image_url'])}")
         if o["alt_text"]:

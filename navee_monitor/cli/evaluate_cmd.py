@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from navee_monitor.cli.context import AppContext
+from navee_monitor.cli.model_option import add_model_option, apply_model_option
 from navee_monitor.errors import UsageError
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     p.add_argument("--details", metavar="DIR",
                    help="write details.json (per-query results), summary.md and worst_misses.html there")
+    add_model_option(p)
     p.set_defaults(handler=evaluate)
 
 
@@ -66,7 +68,7 @@ def evaluate(ctx: AppContext) -> int:
     def progress(done: int, total: int) -> None:
         log.info("evaluated %d/%d queries", done, total)
 
-    run = run_evaluation(ctx.settings, eval_set, batch_size=args.batch_size, progress=progress)
+    run = run_evaluation(apply_model_option(ctx), eval_set, batch_size=args.batch_size, progress=progress)
     summary = summarize(run)
     if args.details:
         for path in write_details(run, summary, Path(args.details).expanduser()):

@@ -12,6 +12,7 @@ import json
 import sys
 
 from navee_monitor.cli.context import AppContext
+from navee_monitor.cli.model_option import add_model_option, apply_model_option
 from navee_monitor.errors import InputError
 
 
@@ -20,6 +21,7 @@ def register(sub) -> None:
     p.add_argument("inputs", nargs="+", metavar="PATH_OR_URL")
     p.add_argument("--json", action="store_true", help="print one JSON array")
     p.add_argument("--top-k", type=int, default=None, metavar="N", help="matches reported per image")
+    add_model_option(p)
     p.set_defaults(handler=match)
 
     c = sub.add_parser("check-url", help="fetch a page or image URL and match what it shows")
@@ -28,11 +30,12 @@ def register(sub) -> None:
     c.add_argument("--top-k", type=int, default=None, metavar="N", help="matches reported per image")
     c.add_argument("--record", action="store_true",
                    help="store the images and record alerts (like a crawl); default: record nothing")
+    add_model_option(c)
     c.set_defaults(handler=check_url)
 
 
 def _settings_for(ctx: AppContext):
-    s = ctx.settings
+    s = apply_model_option(ctx)
     if ctx.args.top_k:
         if ctx.args.top_k < 1:
             from navee_monitor.errors import UsageError

@@ -50,7 +50,8 @@ def list_models(ctx: AppContext) -> int:
     for role, path in (("cfg", files.cfg), ("weights", files.weights), ("names", files.names)):
         if path is None:
             continue
-        row = {"role": f"detector.{role}", "path": str(path), "present": path.is_file(), "bytes": None, "checksum": None}
+        row = {"role": f"detector.{role}", "path": str(path), "present": path.is_file(),
+               "bytes": None, "checksum": None}
         if row["present"]:
             row["bytes"] = path.stat().st_size
             if path.name in expected:  # a default file: say whether it is intact

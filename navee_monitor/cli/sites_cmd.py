@@ -114,10 +114,9 @@ def url_problem(settings: Settings, site: SiteSettings, url: str) -> str | None:
         robots_url = f"{parts.scheme}://{parts.netloc}/robots.txt"
         body = _get(robots_url, headers, timeout, ROBOTS_MAX_BYTES, missing_ok=True)
         if isinstance(body, bytes):
-            from protego import Protego
+            from scrapy.robotstxt import ProtegoRobotParser  # the parser the crawl obeys
 
-            rules = Protego.parse(body.decode("utf-8", "replace"))
-            if not rules.can_fetch(url, settings.crawler.user_agent):
+            if not ProtegoRobotParser(body, None).allowed(url, settings.crawler.user_agent):
                 return f"{url}: robots.txt disallows it for our user agent (set obey_robots: false only with permission)"
     answer = _get(url, headers, timeout, 64 * 1024)
     return answer if isinstance(answer, str) else None

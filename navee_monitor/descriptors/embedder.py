@@ -202,4 +202,10 @@ def build_backbone_embedder(emb: EmbeddingSettings, models_dir: Path, *, weights
 
 
 def build_embedder(settings: Settings) -> KerasEmbedder:
+    model_path = settings.embedding.model_path
+    if model_path and (Path(model_path).is_dir() or Path(model_path).name == "manifest.json"):
+        # an artifact of `navee-monitor train` (directory with manifest.json + weights)
+        from navee_monitor.training.artifact import load_embedder
+
+        return load_embedder(model_path, settings)
     return build_backbone_embedder(settings.embedding, settings.path("models"), threads=settings.embedding.threads)

@@ -77,7 +77,8 @@ def paste_perspective(
     out = background.copy()
     out[mask > 0] = warped[mask > 0]
     # ground truth: the artwork itself, without the border
-    inner = np.float32([[border_px, border_px], [w - border_px, border_px], [w - border_px, h - border_px], [border_px, h - border_px]])
+    b = border_px
+    inner = np.float32([[b, b], [w - b, b], [w - b, h - b], [b, h - b]])
     pts = cv2.perspectiveTransform(inner.reshape(-1, 1, 2), m).reshape(-1, 2)
     x0, y0 = np.floor(pts.min(axis=0)).astype(int)
     x1, y1 = np.ceil(pts.max(axis=0)).astype(int)

@@ -35,7 +35,11 @@ ITERATIONS = 50
 
 
 def quantization_error(projected: np.ndarray, rotation: np.ndarray) -> float:
-    """Mean squared distance between the rotated points and their binary codes (+-1)."""
+    """Mean squared distance between the rotated points and their binary codes (+-1).
+
+    Use coordinates of unit mean square (the error is not scale-invariant; the
+    best rotation is).
+    """
     rotated = projected @ rotation
     return float(np.mean((np.sign(rotated) - rotated) ** 2))
 

@@ -165,7 +165,7 @@ class Matcher:
                 c = candidates.get(key)
                 if c is None or weighted > c.cosine:
                     candidates[key] = _Candidate(key, weighted, cos, ri)
-        for key, dist in self.refdata.pdq(self.model_version).near(image, self.m.pdq_max_distance):
+        for key, dist in self.refdata.pdq(self.catalog.embedder_version).near(image, self.m.pdq_max_distance):
             c = candidates.setdefault(key, _Candidate(key, 0.0, 0.0, 0))
             c.pdq_distance = dist
         ranked = sorted(candidates.values(), key=lambda c: (c.pdq_distance is None, -c.cosine))

@@ -44,4 +44,4 @@ class ScoreModel:
 
 
 #: fitted with benchmarks/calibrate.py (see BENCHMARKS.md, "Score calibration")
-DEFAULT_MODEL = ScoreModel(bias=-14.0, w_cosine=12.0, w_inliers=1.6, w_coverage=2.0)
+DEFAULT_MODEL = ScoreModel(bias=-8.559, w_cosine=1.729, w_inliers=1.311, w_coverage=9.843)

@@ -104,6 +104,26 @@ class Daemon:
 
     # ---- entry -----------------------------------------------------------------------
     def run(self) -> int:
+        self._install_signals()  # a SIGTERM during a slow start still ends with status 0
+        started = threading.Event()
+        threading.Thread(target=self._ping_while_starting, args=(started,), name="startup-watchdog",
+                         daemon=True).start()
+        try:
+            self._start()
+        finally:
+            started.set()
+        try:
+            self._main_loop()
+        finally:
+            self._shutdown()
+        return 0
+
+    def _ping_while_starting(self, started: threading.Event) -> None:
+        # loading models or building the demo can outlast WatchdogSec: keep systemd informed
+        while not started.wait(self.settings.daemon.watchdog_interval_s):
+            self._systemd.notify("WATCHDOG=1")
+
+    def _start(self) -> None:
         url = self.settings.database_url
         db.ensure_schema(url)
         with session_scope(url) as s:
@@ -112,7 +132,6 @@ class Daemon:
             log.warning("crawl runs %s were left running by a stopped daemon: marked interrupted",
                         ", ".join(map(str, orphans)), extra={"event": "runs_interrupted"})
         self._maybe_start_demo()
-        self._install_signals()
         self._scheduler.start()
         self._apply_sites(self.settings)
         if not self.settings.notifications.urls:
@@ -124,11 +143,6 @@ class Daemon:
         self._systemd.notify("READY=1\nSTATUS=watching %d site(s)" % len(self._scheduler.sites()))
         log.info("daemon ready: %d site(s) scheduled (%s)", len(self._scheduler.sites()),
                  ", ".join(self._scheduler.sites()) or "none", extra={"event": "daemon_ready", "pid": os.getpid()})
-        try:
-            self._main_loop()
-        finally:
-            self._shutdown()
-        return 0
 
     def _main_loop(self) -> None:
         interval = self.settings.daemon.watchdog_interval_s
@@ -220,8 +234,9 @@ class Daemon:
             return
         try:
             settings, server = demo_site_settings(self.settings)
-        except NaveeError as exc:
-            log.error("no site configured and the demo gallery could not start: %s", exc)
+        except Exception as exc:  # the demo is optional: the daemon runs on without it
+            log.error("no site configured and the demo gallery could not start: %s: %s",
+                      exc.__class__.__name__, exc, exc_info=not isinstance(exc, NaveeError))
             return
         self.settings, self._demo_server, self._demo_sites = settings, server, list(settings.sites)
 

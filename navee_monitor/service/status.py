@@ -34,7 +34,8 @@ def collect_status(settings: Settings) -> dict[str, Any]:
     for name in list(configured) + sorted(set(rows) - set(configured)):
         cfg = configured.get(name)
         site, run = rows.get(name, (None, None))
-        enabled = bool(cfg.enabled) if cfg else False
+        # a site only the daemon knows (the demo gallery) is enabled as its row says
+        enabled = bool(cfg.enabled) if cfg else bool(site is not None and site.enabled)
         sites.append({
             "name": name,
             "enabled": enabled,
@@ -65,7 +66,8 @@ def collect_status(settings: Settings) -> dict[str, Any]:
 def _short_stats(stats: dict[str, Any]) -> str:
     keys = [k for k in ("pages", "images", "new_images", "errors") if k in stats]
     keys = keys or sorted(stats)[:4]
-    return ", ".join(f"{k} {stats[k]}" for k in keys)
+    # error counts come as {reason: n}
+    return ", ".join(f"{k} {sum(v.values()) if isinstance(v, dict) else v}" for k, v in ((k, stats[k]) for k in keys))
 
 
 def render_text(status: dict[str, Any]) -> str:
@@ -73,7 +75,9 @@ def render_text(status: dict[str, Any]) -> str:
     if not status["sites"]:
         lines.append("sites: none configured")
     for site in status["sites"]:
-        state = "enabled" if site["enabled"] else ("disabled" if site["configured"] else "not configured")
+        state = "enabled" if site["enabled"] else "disabled"
+        if not site["configured"]:
+            state += ", not in the configuration"
         lines.append(f"site {site['name']} ({state}, schedule {site['schedule'] or '-'})")
         run = site["last_run"]
         if run is None:

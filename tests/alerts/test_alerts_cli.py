@@ -34,8 +34,8 @@ def test_list_json_shape(cli, inbox):
     assert a1["score"] == pytest.approx(0.91) and len(a1["bbox"]) == 4
     assert a1["site"] == "shop" and a1["page_url"] == "https://www.shop.example.com/p/1?ref=x"
     assert a1["first_seen"] == "2026-11-20T09:00:00Z" and a1["last_seen"] == "2026-11-22T09:00:00Z"
-    assert a1["occurrence_count"] == 2 and len(a1["occurrences"]) == 2
-    assert a1["occurrences"][1]["alt_text"] == "Poster print"
+    assert a1["occurrences"] == 2 and len(a1["occurrence_list"]) == 2
+    assert a1["occurrence_list"][1]["alt_text"] == "Poster print"
 
 
 def test_list_filters_and_table(cli, inbox):

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 FAST_CRAWLER = {
     "delay_s": 0,
     "autothrottle": False,
-    "timeout_s": 2,
+    "timeout_s": 3,
     "retries": 1,
     "concurrency": 8,
     "download_max_bytes": MAX_BYTES,

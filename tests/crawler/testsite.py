@@ -208,7 +208,7 @@ class TestSite:
             self._image(path, data, "modified" if i % 3 == 0 else "etag")
         r["/img/redirect.jpg"] = Response(b"", 302, {"Location": "/img/target.jpg"})
         r["/img/error500.jpg"] = self._count("/img/error500.jpg", Response(b"oops", 500))
-        r["/img/slow.jpg"] = Response(self.images["/img/target.jpg"], delay=5.0, content_type="image/jpeg")
+        r["/img/slow.jpg"] = Response(self.images["/img/target.jpg"], delay=8.0, content_type="image/jpeg")
         r["/img/corrupt.jpg"] = Response(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40, content_type="image/jpeg")
         r["/img/huge.jpg"] = Response(
             self.images["/img/plain.jpg"] + b"\0" * (MAX_BYTES + 1000), content_type="image/jpeg"

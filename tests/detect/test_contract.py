@@ -13,6 +13,7 @@ from navee_monitor.detect import (
     Region,
     RegionProposer,
 )
+from navee_monitor.detect.mockup import paste_framed
 
 PROPOSERS = ["full", "fixed", "contour", "yolo", "composite"]
 
@@ -53,13 +54,24 @@ def test_satisfies_protocol(proposer):
     assert isinstance(proposer, RegionProposer)
 
 
-def test_real_photo_regions_valid_deterministic_input_untouched(proposer, dog_rgb):
-    before = dog_rgb.copy()
-    first = proposer.propose(dog_rgb)
-    _check_regions(first, dog_rgb)
-    assert first, "a real photograph yields at least one region"
-    assert proposer.propose(dog_rgb) == first
-    assert np.array_equal(dog_rgb, before), "propose() must not modify its input"
+@pytest.fixture(scope="module")
+def mockup(artworks, dog_rgb) -> np.ndarray:
+    """Objects for YOLO (dog, bicycle, car) and a framed artwork for the contour proposer."""
+    image, _ = paste_framed(dog_rgb, artworks[0], width_fraction=0.25, centre=(0.82, 0.78))
+    return image
+
+
+def test_real_image_regions_valid_deterministic_input_untouched(proposer, mockup):
+    before = mockup.copy()
+    first = proposer.propose(mockup)
+    _check_regions(first, mockup)
+    assert first, "every proposer finds something in a photo with objects and a framed picture"
+    assert proposer.propose(mockup) == first
+    assert np.array_equal(mockup, before), "propose() must not modify its input"
+
+
+def test_real_photo_without_frames(proposer, dog_rgb):
+    _check_regions(proposer.propose(dog_rgb), dog_rgb)
 
 
 @pytest.mark.parametrize("shape", [(8, 8, 3), (1, 300, 3), (300, 2, 3), (40, 700, 3)])

@@ -62,7 +62,9 @@ def test_confidence_threshold_and_class_names(yolo_files, dog_rgb):
     assert {r.label for r in lo} <= names
 
 
-@pytest.mark.parametrize("crop", [(slice(None), slice(220, None)), (slice(0, 300), slice(None)), (slice(150, 450), slice(100, 500))])
+@pytest.mark.parametrize(
+    "crop", [(slice(None), slice(220, None)), (slice(0, 300), slice(None)), (slice(150, 450), slice(100, 500))]
+)
 def test_boxes_inside_cut_off_objects(yolo, crop):
     # objects cut by the image border: boxes must be clipped, never negative or past the edge
     rgb = detect_image("dog.jpg")[crop]

@@ -224,3 +224,16 @@ def test_failures_are_retried_only_with_retry_failed(settings, db_url, bam_site,
     for path in good:  # one failed attempt at most, one success
         assert routes.count(path) <= 2
     assert len(catalog) == 5
+
+
+def test_url_list_downloads_and_keys_by_url_stem(settings, db_url, tmp_path, http_server, art_bytes, catalog_factory):
+    http_server.routes["/img/sunset.jpg"] = Response(art_bytes[0], content_type="image/jpeg")
+    http_server.routes["/img/harbour.png"] = Response(art_bytes[1], content_type="image/png")  # a JPEG, sniffed
+    urls = tmp_path / "urls.txt"
+    urls.write_text(f"{http_server.url('/img/sunset.jpg')}\n{http_server.url('/img/harbour.png')}\n"
+                    f"{http_server.url('/img/dead.jpg')}\n")
+    report = add_references(settings, [str(urls)], catalog=catalog_factory(settings))
+    assert report.added == 2 and dict(report.failures) == {"http_404": 1}
+    rows = refs(settings)
+    assert rows["sunset"].source == "url" and rows["sunset"].source_uri == http_server.url("/img/sunset.jpg")
+    assert rows["harbour"].status == "ok" and rows["dead"].error_reason == "http_404"

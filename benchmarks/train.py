@@ -1,0 +1,108 @@
+"""The real training run of issue 11, for BENCHMARKS.md ("Training").
+
+    nice python benchmarks/train.py [DATA_DIR] [--references N --queries N --distractors N]
+                                    [--views 4] [--max-steps 400] [--max-images N] [--out DIR]
+
+1. Draws the evaluation set exactly as ``navee-monitor evaluate`` does (same
+   seed and counts) and leaves its references and distractor images out of
+   training: the model never sees an evaluation reference or distractor.
+2. Trains the ``ssl`` objective (SSCD-style, no labels) on the remaining
+   artworks and photographs of the manifest: EfficientNet-Lite0 ImageNet
+   weights, all but the last ``--trainable-layers`` layers frozen, strong
+   views cached through the frozen part (``--cache-views``).
+3. Runs ``navee-monitor evaluate`` twice on the same set: the ImageNet
+   backbone (the configured default) and ``--model`` the new artifact, and
+   prints both metric lines and timings; everything goes to ``OUT/results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import logging
+import resource
+import sys
+import time
+from pathlib import Path
+
+from navee_monitor.cli.main import main
+from navee_monitor.evaluation.dataset import build_evaluation_set, read_manifest
+from navee_monitor.settings import load_settings
+from navee_monitor.training.data import TrainingData, TrainingItem
+from navee_monitor.training.train import TrainOptions, train
+
+
+def _cpu_s() -> float:
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
+
+
+def _evaluate(data: str, counts: list[str], data_dir: str | None, model: Path | None) -> dict:
+    argv = (["--data-dir", data_dir] if data_dir else []) + ["evaluate", data, *counts, "--json"]
+    if model:
+        argv += ["--model", str(model)]
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        status = main(argv)
+    if status != 0:
+        raise SystemExit(f"evaluate failed with status {status}")
+    return json.loads(buf.getvalue())
+
+
+def run() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("data", nargs="?", default="../shared/data")
+    p.add_argument("--data-dir", help="navee data directory (default: the configured one)")
+    p.add_argument("--references", type=int, default=100)
+    p.add_argument("--queries", type=int, default=200)
+    p.add_argument("--distractors", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0, help="seed of the evaluation set")
+    p.add_argument("--views", type=int, default=4, help="cached strong views per training image")
+    p.add_argument("--max-steps", type=int, default=400)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--trainable-layers", type=int, default=10)
+    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--max-images", type=int, default=0, help="at most this many training images (0 = all)")
+    p.add_argument("--out", default="/tmp/navee-train-benchmark")
+    p.add_argument("--skip-baseline", action="store_true")
+    args = p.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = load_settings(None, overrides={"data_dir": args.data_dir} if args.data_dir else {})
+
+    eval_set = build_evaluation_set(Path(args.data), references=args.references, positives=args.queries,
+                                    distractors=args.distractors, seed=args.seed)
+    excluded = {r.path for r in eval_set.references} | {q.source for q in eval_set.queries}
+    items = [TrainingItem(m.key, m.path) for m in read_manifest(Path(args.data)) if m.path not in excluded]
+    if args.max_images:
+        items = items[:: max(1, len(items) // args.max_images)][: args.max_images]
+    data = TrainingData(items, [], f"{args.data} minus the evaluation set's {len(excluded)} images")
+    opts = TrainOptions.from_settings(settings, objective="ssl", cache_views=args.views, max_steps=args.max_steps,
+                                      batch_size=args.batch_size, trainable_layers=args.trainable_layers,
+                                      learning_rate=args.learning_rate, validation_fraction=0.05)
+    t0, c0 = time.perf_counter(), _cpu_s()
+    result = train(settings, data, opts, out / "model")
+    train_wall, train_cpu = time.perf_counter() - t0, _cpu_s() - c0
+    print(f"trained on {len(items)} images in {train_wall / 60:.1f} min wall, {train_cpu / 60:.1f} min CPU: "
+          f"{result.manifest['metrics']}", flush=True)
+
+    counts = ["--references", str(args.references), "--queries", str(args.queries),
+              "--distractors", str(args.distractors), "--seed", str(args.seed)]
+    results = {"training": {"images": len(items), "excluded": len(excluded), "wall_s": round(train_wall),
+                            "cpu_s": round(train_cpu), "manifest": result.manifest}}
+    for name, model in ([] if args.skip_baseline else [("imagenet", None)]) + [("trained", out / "model")]:
+        t0, c0 = time.perf_counter(), _cpu_s()
+        summary = _evaluate(args.data, counts, args.data_dir, model)
+        results[name] = {k: summary[k] for k in ("uAP", "R@P90", "recall@1", "recall@10", "per_group", "pipeline")}
+        results[name]["wall_s"], results[name]["cpu_s"] = round(time.perf_counter() - t0), round(_cpu_s() - c0)
+        print(f"{name}: uAP {summary['uAP']:.4f}  R@P90 {summary['R@P90']:.4f}  recall@1 {summary['recall@1']:.4f} "
+              f"per group {json.dumps(summary['per_group'])}", flush=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())
