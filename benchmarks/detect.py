@@ -174,8 +174,8 @@ def section_match(cases, plain, all_art_stems, used, n_distractor_refs, seed):
             regions_sims.append((regions, sims))
         per_setup[name] = regions_sims
     weightings = {
-        "neutral (alpha 1, gamma 0)": CropWeighting.neutral(),
-        "alpha 0.7, gamma 0.25 (default)": CropWeighting(0.7, 1.0, 0.25),
+        "neutral: alpha 1, gamma 0 (default)": CropWeighting.neutral(),
+        "alpha 0.7, gamma 0.25": CropWeighting(0.7, 1.0, 0.25),
         "alpha 0.5, gamma 0.5": CropWeighting(0.5, 1.0, 0.5),
         "alpha 0.85, gamma 0": CropWeighting(0.85, 1.0, 0.0),
         "alpha 0.3, gamma 0.25": CropWeighting(0.3, 1.0, 0.25),

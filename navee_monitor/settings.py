@@ -139,10 +139,11 @@ class DetectorSettings(_Frozen):
     regions: bool = True
     #: also propose fixed centre crops (cheap; off unless the evaluation says they help)
     fixed_crops: bool = False
-    #: crop score re-weighting s' = s * (alpha + (1-alpha)*sqrt(area))^beta * conf^gamma
-    weight_alpha: float = Field(default=0.7, ge=0, le=1)
+    #: crop score re-weighting s' = s * (alpha + (1-alpha)*sqrt(area))^beta * conf^gamma;
+    #: alpha 1 and gamma 0 (neutral) scored best in benchmarks/detect.py
+    weight_alpha: float = Field(default=1.0, ge=0, le=1)
     weight_beta: float = Field(default=1.0, ge=0)
-    weight_gamma: float = Field(default=0.25, ge=0)
+    weight_gamma: float = Field(default=0.0, ge=0)
     #: where `navee-monitor models fetch` downloads the default YOLO files from
     download_base_url: str = (
         "https://raw.githubusercontent.com/dog-qiuqiu/Yolo-Fastest/master/ModelZoo/yolo-fastest-1.1_coco/"

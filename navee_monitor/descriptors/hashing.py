@@ -43,6 +43,12 @@ def pdq_hashes_dihedral(rgb: np.ndarray) -> list[str]:
     return [_to_hex(h) for h in hashes]
 
 
+def pdq_dihedral_with_quality(rgb: np.ndarray) -> tuple[list[str], int]:
+    """:func:`pdq_hashes_dihedral` and the quality, from one pass over the image."""
+    hashes, quality = pdqhash.compute_dihedral(_as_rgb(rgb))
+    return [_to_hex(h) for h in hashes], int(quality)
+
+
 def pdq_distance(hex_a: str, hex_b: str) -> int:
     """Hamming distance (0-256) between two PDQ hex hashes."""
     if len(hex_a) != 64 or len(hex_b) != 64:

@@ -72,9 +72,11 @@ class CompositeProposer:
 def build_proposer(settings) -> RegionProposer | None:
     """The configured proposer (YOLO + class-agnostic regions), or None with one warning.
 
-    None when ``detector.enabled`` is false, ``detector.max_crops`` is 0, or
-    the YOLO files are missing or cannot be loaded: the matcher then searches
-    whole images only. Never raises for a missing or broken model.
+    None when ``detector.enabled`` is false or ``detector.max_crops`` is 0:
+    the matcher then searches whole images only. Missing or broken YOLO files
+    disable the object crops with one warning; the class-agnostic framed
+    regions (no model file needed) still run. Never raises for a missing or
+    broken model.
     """
     from navee_monitor.detect.fixed import FixedRegionsProposer
     from navee_monitor.detect.model_files import detector_files
@@ -86,28 +88,34 @@ def build_proposer(settings) -> RegionProposer | None:
         why = "detector.enabled is false" if not det.enabled else "detector.max_crops is 0"
         log.warning("crop search disabled (%s): images are matched whole only", why)
         return None
+    proposers: list[RegionProposer] = []
     files = detector_files(settings)
     missing = files.missing()
+    yolo_name = None
     if missing:
         log.warning(
-            "crop search disabled: YOLO detector file(s) missing: %s. Run `navee-monitor models fetch` "
-            "(needs internet) or set detector.cfg/weights/names",
+            "YOLO object crops disabled: detector file(s) missing: %s. Run `navee-monitor models fetch` "
+            "(needs internet) or set detector.cfg/weights/names%s",
             ", ".join(str(p) for p in missing),
+            "; framed regions are still searched" if det.regions else "",
         )
-        return None
-    try:
-        yolo = YoloDetector.from_settings(det, files)
-    except ModelError as exc:
-        log.warning("crop search disabled: %s", exc)
-        return None
-    proposers: list[RegionProposer] = [yolo]
+    else:
+        try:
+            proposers.append(YoloDetector.from_settings(det, files))
+            yolo_name = files.weights.name
+        except ModelError as exc:
+            log.warning("YOLO object crops disabled: %s", exc)
+    # the contour proposer needs no model file: it keeps partial copies (framed
+    # prints, mock-ups) findable on a server that cannot download the detector
     if det.regions:
         proposers.append(ContourRegionProposer(min_area_fraction=det.min_crop_fraction))
     if det.fixed_crops:
         proposers.append(FixedRegionsProposer())
+    if not proposers:
+        return None
     log.info(
-        "crop search: %s (%s, %d px)%s%s, at most %d crops per image",
-        files.weights.name, det.format, det.input_size,
+        "crop search: %s%s%s, at most %d crops per image",
+        f"{yolo_name} ({det.format}, {det.input_size} px)" if yolo_name else "no YOLO",
         " + framed regions" if det.regions else "", " + fixed crops" if det.fixed_crops else "", det.max_crops,
     )
     return CompositeProposer(

@@ -138,6 +138,7 @@ class Matcher:
 
     def _regions(self, images):
         from navee_monitor.detect.base import Region
+        from navee_monitor.detect.proposer import crop_regions
 
         regions, crops, owners = [], [], []
         for i, image in enumerate(images):
@@ -148,9 +149,10 @@ class Matcher:
                     found += self.proposer.propose(image)[: self.settings.detector.max_crops]
                 except Exception:  # a detector failure must not lose the full-image match
                     log.exception("region proposal failed; matching the whole image only")
-            for r in found:
+            # a print photographed at an angle is straightened before it is embedded
+            for r, crop in zip(found, crop_regions(image, found, rectify=True)):
                 regions.append(r)
-                crops.append(image[r.y : r.y + r.h, r.x : r.x + r.w])
+                crops.append(crop)
                 owners.append(i)
         return regions, crops, owners
 

@@ -40,13 +40,13 @@ class PdqTier:
         return _POPCOUNT[xor].sum(axis=2, dtype=np.int32).min(axis=0)
 
     def near(self, image: np.ndarray, max_distance: int) -> list[tuple[str, int]]:
-        from navee_monitor.descriptors import pdq_hash, pdq_hashes_dihedral
+        from navee_monitor.descriptors.hashing import pdq_dihedral_with_quality
 
         if not len(self.keys):
             return []
-        _, quality = pdq_hash(image)
+        hashes, quality = pdq_dihedral_with_quality(image)
         if quality < MIN_QUALITY:
             return []
-        d = self.distances(pdq_hashes_dihedral(image))
+        d = self.distances(hashes)
         idx = np.flatnonzero(d <= max_distance)
         return [(self.keys[i], int(d[i])) for i in idx[np.argsort(d[idx])]]

@@ -35,6 +35,7 @@ from navee_monitor.errors import ConfigError, NaveeError
 from navee_monitor.service.crawl_jobs import DEFAULT_TARGET, CrawlSupervisor
 from navee_monitor.service.notify import Outbox, build_sinks, site_failing_batch
 from navee_monitor.service.scheduler import SiteScheduler, backoff_delay
+from navee_monitor.procs import pid_alive
 from navee_monitor.settings import Settings, load_settings
 from navee_monitor.store import db
 from navee_monitor.store import service as store
@@ -44,22 +45,6 @@ from navee_monitor.store.models import utcnow
 log = logging.getLogger(__name__)
 
 MatchFn = Callable[..., int]
-
-
-def _pid_alive(pid: int) -> bool:
-    """True when ``pid`` runs; a zombie (an unreaped child of a killed daemon) counts as dead."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            state = fh.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state not in ("Z", "X")
 
 
 def _default_match(settings: Settings, stop: threading.Event) -> int:
@@ -127,7 +112,7 @@ class Daemon:
         url = self.settings.database_url
         db.ensure_schema(url)
         with session_scope(url) as s:
-            orphans = store.interrupt_orphan_runs(s, _pid_alive)
+            orphans = store.interrupt_orphan_runs(s, pid_alive)
         if orphans:
             log.warning("crawl runs %s were left running by a stopped daemon: marked interrupted",
                         ", ".join(map(str, orphans)), extra={"event": "runs_interrupted"})

@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from navee_monitor.errors import StorageError
+from navee_monitor.procs import pid_alive
 from navee_monitor.store.db import session_scope
 from navee_monitor.store.models import (
     AlertRow,
@@ -133,18 +133,6 @@ def list_sites(db_url: str) -> list[Site]:
         return [Site.from_row(r) for r in s.scalars(select(SiteRow).order_by(SiteRow.name))]
 
 
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def start_run(db_url: str, site_name: str, enabled: bool = True, pid: int | None = None) -> CrawlRun:
     """Record a new run as ``running``; runs of the site left ``running`` by a dead process
     become ``interrupted`` (a crash or a kill -9 recorded nothing)."""
@@ -155,7 +143,7 @@ def start_run(db_url: str, site_name: str, enabled: bool = True, pid: int | None
             select(CrawlRunRow).where(CrawlRunRow.site_id == site.id, CrawlRunRow.status == "running")
         )
         for old in stale:
-            if not _pid_alive(old.pid) or old.pid == os.getpid():
+            if not pid_alive(old.pid) or old.pid == os.getpid():
                 old.status = "interrupted"
                 old.finished_at = old.finished_at or utcnow()
                 old.error = old.error or "the crawl process ended without recording a result"
@@ -223,6 +211,54 @@ def count_run_alerts(db_url: str, run_id: int, since: datetime | None = None) ->
 
 
 # ---- pages and images --------------------------------------------------------------
+#
+# Written with Core upserts (INSERT ... ON CONFLICT, SQLite and PostgreSQL): a page
+# and its images are a handful of statements, recorded at crawl speed.
+
+
+_STATEMENTS: dict[str, dict[str, Any]] = {}
+
+
+def _statements(s: Session) -> dict[str, Any]:
+    """The upserts of :func:`record_page` for the session's dialect, built once: constant
+    statements executed with parameters are compiled once and cached by SQLAlchemy."""
+    name = s.get_bind().dialect.name
+    cached = _STATEMENTS.get(name)
+    if cached is not None:
+        return cached
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        raise StorageError(f"crawl storage supports SQLite and PostgreSQL, not {name}")
+    pages, images = PageRow.__table__, WebImageRow.__table__
+    fetched, occ = FetchedUrlRow.__table__, ImageOccurrenceRow.__table__
+
+    def upsert(table, keys: list[str], columns: list[str], **extra):
+        stmt = insert(table)
+        set_ = {c: stmt.excluded[c] for c in columns}
+        set_.update({c: fn(stmt, table) for c, fn in extra.items()})
+        return stmt.on_conflict_do_update(index_elements=keys, set_=set_)
+
+    def keep_old(column):
+        return lambda stmt, table: func.coalesce(stmt.excluded[column], table.c[column])
+
+    status = ["last_status", "last_error", "last_fetched"]
+    cached = {
+        "page": upsert(pages, ["site_id", "url"], ["title", "status_code", "error", "last_seen"]),
+        "image": insert(images).on_conflict_do_nothing(index_elements=["sha256"]).returning(images.c.id),
+        # a fetch that produced content (or a deliberate skip): validators and image change
+        "fetched": upsert(fetched, ["url"], ["etag", "last_modified", "web_image_id", *status]),
+        # a 304 or a failure: validators and image stay
+        "fetched_status": upsert(fetched, ["url"], status),
+        "occurrence": upsert(
+            occ, ["web_image_id", "page_url", "image_url"], ["site_id", "crawl_run_id", "last_seen"],
+            alt_text=keep_old("alt_text"), page_title=keep_old("page_title"),
+        ),
+    }
+    _STATEMENTS[name] = cached
+    return cached
 
 
 def validators_for(db_url: str, image_urls: Iterable[str]) -> dict[str, Validators]:
@@ -231,13 +267,16 @@ def validators_for(db_url: str, image_urls: Iterable[str]) -> dict[str, Validato
     out: dict[str, Validators] = {}
     if not urls:
         return out
+    f = FetchedUrlRow
     with session_scope(db_url) as s:
         for i in range(0, len(urls), 500):
-            rows = s.scalars(select(FetchedUrlRow).where(FetchedUrlRow.url.in_(urls[i : i + 500])))
-            for r in rows:
-                if r.etag or r.last_modified:
-                    skipped = bool(r.last_error and r.last_error.startswith("skipped:"))
-                    out[r.url] = Validators(r.etag, r.last_modified, r.web_image_id, skipped)
+            rows = s.execute(
+                select(f.url, f.etag, f.last_modified, f.web_image_id, f.last_error).where(
+                    f.url.in_(urls[i : i + 500]), (f.etag.is_not(None)) | (f.last_modified.is_not(None))
+                )
+            )
+            for url, etag, modified, image_id, error in rows:
+                out[url] = Validators(etag, modified, image_id, bool(error and error.startswith("skipped:")))
     return out
 
 
@@ -257,97 +296,80 @@ def record_page(
 ) -> PageOutcome:
     """One page and its images in one transaction: page row, new images (``pending``),
     occurrences (first/last seen), HTTP validators."""
+    sightings = list(sightings)
     outcome = PageOutcome()
     now = utcnow()
     with session_scope(db_url) as s:
-        row = s.scalar(select(PageRow).where(PageRow.site_id == site_id, PageRow.url == page.url))
-        if row is None:
-            row = PageRow(site_id=site_id, url=page.url, first_seen=now)
-            s.add(row)
-        row.title, row.status_code, row.error, row.last_seen = page.title, page.status_code, page.error, now
-        for sighting in sightings:
-            image_id, new = _image_for(s, sighting)
-            _remember_url(s, sighting.image_url, now, image_id, sighting)
+        sql = _statements(s)
+        s.execute(sql["page"], {
+            "site_id": site_id, "url": page.url, "title": page.title, "status_code": page.status_code,
+            "error": page.error, "first_seen": now, "last_seen": now,
+        })
+        shas = {x.sha256 for x in sightings if x.sha256}
+        by_sha: dict[str, int] = dict(
+            s.execute(select(WebImageRow.sha256, WebImageRow.id).where(WebImageRow.sha256.in_(shas))).all()
+        ) if shas else {}
+        unchanged = [x.image_url for x in sightings if x.sha256 is None]
+        by_url: dict[str, int | None] = dict(
+            s.execute(select(FetchedUrlRow.url, FetchedUrlRow.web_image_id).where(FetchedUrlRow.url.in_(unchanged))).all()
+        ) if unchanged else {}
+        fetched, fetched_status, occurrences = [], [], []
+        for x in sightings:
+            new = False
+            if x.sha256 is None:  # 304: the image the URL served last time
+                image_id = by_url.get(x.image_url)
+                fetched_status.append(_status_params(x.image_url, now, 304, None))
+            else:
+                image_id = by_sha.get(x.sha256)
+                if image_id is None and x.primary:
+                    image_id, new = _new_image(s, sql, x)
+                    by_sha[x.sha256] = image_id
+                fetched.append({
+                    **_status_params(x.image_url, now, x.http_status, None),
+                    "etag": x.etag, "last_modified": x.last_modified, "web_image_id": image_id,
+                })
             if image_id is None:
-                if sighting.sha256 is not None:
+                if x.sha256 is not None:
                     outcome.skipped_alternates += 1
                 continue
             outcome.seen_image_ids.add(image_id)
             if new:
                 outcome.new_image_ids.add(image_id)
-            _occurrence(s, image_id, site_id, run_id, page, sighting, now)
+            occurrences.append({
+                "web_image_id": image_id, "page_url": page.url, "image_url": x.image_url, "site_id": site_id,
+                "crawl_run_id": run_id, "alt_text": x.alt_text, "page_title": page.title,
+                "first_seen": now, "last_seen": now,
+            })
         for failure in failures:
-            fetched = _fetched(s, failure.image_url, now)
-            fetched.last_status = failure.http_status
-            fetched.last_error = f"{failure.reason}: {failure.message}"[:2000]
-            fetched.last_fetched = now
+            fetched_status.append(_status_params(
+                failure.image_url, now, failure.http_status, f"{failure.reason}: {failure.message}"[:2000]
+            ))
         for skip in skips:
-            fetched = _fetched(s, skip.image_url, now)
-            fetched.last_status, fetched.last_error, fetched.last_fetched = 200, f"skipped: {skip.reason}", now
-            fetched.etag, fetched.last_modified, fetched.web_image_id = skip.etag, skip.last_modified, None
+            fetched.append({
+                **_status_params(skip.image_url, now, 200, f"skipped: {skip.reason}"),
+                "etag": skip.etag, "last_modified": skip.last_modified, "web_image_id": None,
+            })
+        # one statement per row: the same URL may appear twice on a page, and an
+        # upsert must see the row the previous one wrote
+        for params in fetched:
+            s.execute(sql["fetched"], params)
+        for params in fetched_status:
+            s.execute(sql["fetched_status"], params)
+        for params in occurrences:
+            s.execute(sql["occurrence"], params)
     return outcome
 
 
-def _image_for(s: Session, sighting: ImageSighting) -> tuple[int | None, bool]:
-    """(web image id, newly created) for a sighting; (None, False) for an unknown alternate."""
-    if sighting.sha256 is None:  # 304: the image the URL served last time
-        fetched = s.scalar(select(FetchedUrlRow).where(FetchedUrlRow.url == sighting.image_url))
-        return (fetched.web_image_id if fetched else None), False
-    image_id = s.scalar(select(WebImageRow.id).where(WebImageRow.sha256 == sighting.sha256))
-    if image_id is not None:
-        return image_id, False
-    if not sighting.primary:
-        return None, False
-    image = WebImageRow(
-        sha256=sighting.sha256,
-        size_bytes=sighting.size_bytes or 0,
-        width=sighting.width,
-        height=sighting.height,
-        content_type=sighting.content_type,
-        storage_path=sighting.storage_path,
-        status="pending",
-    )
-    try:
-        with s.begin_nested():  # another crawl process may insert the same content meanwhile
-            s.add(image)
-            s.flush()
-    except IntegrityError:
-        image_id = s.scalar(select(WebImageRow.id).where(WebImageRow.sha256 == sighting.sha256))
-        return image_id, False
-    return image.id, True
+def _status_params(url: str, now: datetime, status: int | None, error: str | None) -> dict[str, Any]:
+    return {"url": url, "last_status": status, "last_error": error, "last_fetched": now}
 
 
-def _fetched(s: Session, url: str, now: datetime) -> FetchedUrlRow:
-    row = s.scalar(select(FetchedUrlRow).where(FetchedUrlRow.url == url))
-    if row is None:
-        row = FetchedUrlRow(url=url, last_fetched=now)
-        s.add(row)
-    return row
-
-
-def _remember_url(s: Session, url: str, now: datetime, image_id: int | None, sighting: ImageSighting) -> None:
-    row = _fetched(s, url, now)
-    row.last_status, row.last_error, row.last_fetched = sighting.http_status, None, now
-    if sighting.http_status == 304:
-        return  # validators and image unchanged
-    row.etag, row.last_modified, row.web_image_id = sighting.etag, sighting.last_modified, image_id
-
-
-def _occurrence(
-    s: Session, image_id: int, site_id: int, run_id: int, page: PageVisit, sighting: ImageSighting, now: datetime
-) -> None:
-    occ = s.scalar(
-        select(ImageOccurrenceRow).where(
-            ImageOccurrenceRow.web_image_id == image_id,
-            ImageOccurrenceRow.page_url == page.url,
-            ImageOccurrenceRow.image_url == sighting.image_url,
-        )
-    )
-    if occ is None:
-        occ = ImageOccurrenceRow(
-            web_image_id=image_id, page_url=page.url, image_url=sighting.image_url, first_seen=now
-        )
-        s.add(occ)
-    occ.site_id, occ.crawl_run_id, occ.last_seen = site_id, run_id, now
-    occ.alt_text = sighting.alt_text or occ.alt_text
-    occ.page_title = page.title or occ.page_title
+def _new_image(s: Session, sql: dict[str, Any], x: ImageSighting) -> tuple[int, bool]:
+    """(id, created): another crawl process may insert the same content meanwhile."""
+    row = s.execute(sql["image"], {
+        "sha256": x.sha256, "size_bytes": x.size_bytes or 0, "width": x.width, "height": x.height,
+        "content_type": x.content_type, "storage_path": x.storage_path, "status": "pending",
+    }).first()
+    if row is not None:
+        return row[0], True
+    return s.scalar(select(WebImageRow.id).where(WebImageRow.sha256 == x.sha256)), False

@@ -67,21 +67,25 @@ def test_disabled_gives_none_and_one_warning(detector_settings, caplog, detector
     assert len(warnings) == 1 and expect in warnings[0].getMessage()
 
 
-def test_missing_files_give_none_and_one_warning(make_settings, data_dir, caplog):
+def test_missing_files_keep_regions_with_one_warning(make_settings, data_dir, caplog):
     caplog.set_level(logging.INFO)
     settings = make_settings()  # defaults: <data_dir>/models/, empty
-    assert build_proposer(settings) is None
+    proposer = build_proposer(settings)
+    assert proposer is not None  # framed regions need no model file
+    assert not any(isinstance(p, YoloDetector) for p in proposer.proposers)
     warnings = _warnings(caplog)
     assert len(warnings) == 1
     msg = warnings[0].getMessage()
     assert "models fetch" in msg and str(data_dir / "models" / "yolo-fastest-1.1-xl.weights") in msg
+    assert build_proposer(make_settings(detector={"regions": False})) is None
 
 
 def test_damaged_weights_give_none_and_one_warning(detector_settings, tmp_path, yolo_files, caplog):
     bad = tmp_path / "cut.weights"
     bad.write_bytes(open(yolo_files["weights"], "rb").read()[:50_000])
     caplog.set_level(logging.INFO)
-    assert build_proposer(detector_settings(weights=str(bad))) is None
+    proposer = build_proposer(detector_settings(weights=str(bad)))
+    assert proposer is None or not any(isinstance(p, YoloDetector) for p in proposer.proposers)
     warnings = _warnings(caplog)
     assert len(warnings) == 1 and "truncated" in warnings[0].getMessage()
 

@@ -10,7 +10,7 @@ from navee_monitor.detect import CropWeighting, Region, area_fraction
 
 
 def test_full_image_is_never_changed():
-    for w in (CropWeighting(), CropWeighting(0.0, 2.0, 1.0), CropWeighting.neutral()):
+    for w in (CropWeighting(0.7, 1.0, 0.25), CropWeighting(0.0, 2.0, 1.0), CropWeighting.neutral()):
         assert w.factor(1.0, 1.0) == 1.0
 
 
@@ -24,7 +24,7 @@ def test_formula_values():
 
 
 def test_monotone_in_size_and_confidence():
-    w = CropWeighting()
+    w = CropWeighting(alpha=0.7, beta=1.0, gamma=0.25)
     sizes = [w.factor(a, 0.9) for a in (0.02, 0.1, 0.3, 0.9)]
     confs = [w.factor(0.2, c) for c in (0.1, 0.4, 0.9)]
     assert sizes == sorted(sizes) and len(set(sizes)) == 4
@@ -34,8 +34,10 @@ def test_monotone_in_size_and_confidence():
 def test_neutral_and_clamping():
     n = CropWeighting.neutral()
     assert n.factor(0.01, 0.01) == 1.0
-    assert CropWeighting().factor(2.0, 1.5) == 1.0
-    assert CropWeighting().factor(-1, 0.5) == pytest.approx(0.7 * 0.5**0.25)
+    assert CropWeighting() == n, "the defaults are neutral (what the benchmark found best)"
+    w = CropWeighting(alpha=0.7, beta=1.0, gamma=0.25)
+    assert w.factor(2.0, 1.5) == 1.0
+    assert w.factor(-1, 0.5) == pytest.approx(0.7 * 0.5**0.25)
     with pytest.raises(ValueError):
         CropWeighting(alpha=1.5)
 
@@ -48,4 +50,5 @@ def test_weigh_region_and_settings(make_settings):
     assert area_fraction(region, (200, 100, 3)) == 0.25
     expected = 0.8 * (0.4 + 0.6 * 0.5) ** 1.5 * 0.8
     assert w.weigh(0.8, region, (200, 100, 3)) == pytest.approx(expected)
-    assert math.isclose(CropWeighting.from_settings(make_settings().detector).factor(1, 1), 1.0)
+    default = CropWeighting.from_settings(make_settings().detector)
+    assert default == CropWeighting.neutral() and math.isclose(default.factor(0.05, 0.3), 1.0)
