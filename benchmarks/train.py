@@ -64,9 +64,12 @@ def run() -> int:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--trainable-layers", type=int, default=10)
     p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--embedding-dim", type=int, default=512,
+                   help="projection size; 1280 (Lite0's channels) starts from the identity")
     p.add_argument("--max-images", type=int, default=0, help="at most this many training images (0 = all)")
     p.add_argument("--out", default="/tmp/navee-train-benchmark")
     p.add_argument("--skip-baseline", action="store_true")
+    p.add_argument("--reuse-model", action="store_true", help="evaluate OUT/model again, without training")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     out = Path(args.out)
@@ -82,17 +85,24 @@ def run() -> int:
     data = TrainingData(items, [], f"{args.data} minus the evaluation set's {len(excluded)} images")
     opts = TrainOptions.from_settings(settings, objective="ssl", cache_views=args.views, max_steps=args.max_steps,
                                       batch_size=args.batch_size, trainable_layers=args.trainable_layers,
-                                      learning_rate=args.learning_rate, validation_fraction=0.05)
+                                      learning_rate=args.learning_rate, validation_fraction=0.05,
+                                      embedding_dim=args.embedding_dim)
     t0, c0 = time.perf_counter(), _cpu_s()
-    result = train(settings, data, opts, out / "model")
-    train_wall, train_cpu = time.perf_counter() - t0, _cpu_s() - c0
+    if args.reuse_model:
+        from navee_monitor.training.artifact import read_manifest as read_artifact
+
+        manifest = read_artifact(out / "model")[1]
+        train_wall, train_cpu = manifest["metrics"]["train_seconds"], float("nan")
+    else:
+        manifest = train(settings, data, opts, out / "model").manifest
+        train_wall, train_cpu = time.perf_counter() - t0, _cpu_s() - c0
     print(f"trained on {len(items)} images in {train_wall / 60:.1f} min wall, {train_cpu / 60:.1f} min CPU: "
-          f"{result.manifest['metrics']}", flush=True)
+          f"{manifest['metrics']}", flush=True)
 
     counts = ["--references", str(args.references), "--queries", str(args.queries),
               "--distractors", str(args.distractors), "--seed", str(args.seed)]
     results = {"training": {"images": len(items), "excluded": len(excluded), "wall_s": round(train_wall),
-                            "cpu_s": round(train_cpu), "manifest": result.manifest}}
+                            "cpu_s": train_cpu, "manifest": manifest}}
     for name, model in ([] if args.skip_baseline else [("imagenet", None)]) + [("trained", out / "model")]:
         t0, c0 = time.perf_counter(), _cpu_s()
         summary = _evaluate(args.data, counts, args.data_dir, model)

@@ -104,12 +104,19 @@ class IndexSettings(_Frozen):
     #: defaults chosen by benchmarks/index.py (BENCHMARKS.md, "Vector index")
     kind: Literal["lsh", "itq", "exact", "faiss"] = "itq"
     bits: int = Field(default=16, ge=1, le=64)
-    tables: int = Field(default=12, ge=1)
+    tables: int = Field(default=16, ge=1)
+    #: lsh/itq candidates: "hamming" ranks every reference by the Hamming distance of its
+    #: tables*bits code; "buckets" visits the home bucket + ``probes`` more per table
+    search: Literal["hamming", "buckets"] = "hamming"
+    #: references re-ranked by exact cosine per query (hamming: the nearest codes; buckets: a cap, 0 = none)
+    candidates: int = Field(default=4000, ge=0)
     probes: int = Field(default=64, ge=0)
     faiss_hnsw_m: int = Field(default=32, ge=4)
     #: HNSW build and search breadth for kind faiss (higher: better recall, slower)
     faiss_ef_construction: int = Field(default=80, ge=8)
     faiss_ef_search: int = Field(default=64, ge=1)
+    #: OpenMP threads of FAISS (0 = its default, all cores; idle threads spin-wait on a busy machine)
+    faiss_threads: int = Field(default=1, ge=0)
     #: kind itq learns its hashing once the index holds this many vectors (exact search before)
     itq_min_train: int = Field(default=1000, ge=2)
     #: seed of the random hyperplanes / rotations (fixed: the same config hashes alike)
@@ -158,7 +165,7 @@ class MatchingSettings(_Frozen):
     min_score: float = Field(default=0.2, ge=0, le=1)
     top_k: int = Field(default=10, ge=1)
     #: how many of the best candidates get geometric verification
-    verify_top: int = Field(default=5, ge=0)
+    verify_top: int = Field(default=3, ge=0)
     pdq_max_distance: int = Field(default=31, ge=0, le=256)
     batch_size: int = Field(default=32, ge=1)
     max_keypoints: int = Field(default=1000, ge=50)

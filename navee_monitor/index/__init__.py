@@ -42,14 +42,19 @@ def build_index(settings: IndexSettings, model_version: str, dim: int) -> Vector
     if settings.kind == "exact":
         return ExactIndex(model_version, dim)
     if settings.kind == "lsh":
-        return LSHIndex(model_version, dim, settings.bits, settings.tables, settings.probes, settings.seed)
+        return LSHIndex(
+            model_version, dim, settings.bits, settings.tables, settings.probes, settings.seed,
+            settings.search, settings.candidates,
+        )
     if settings.kind == "itq":
         return ITQIndex(
-            model_version, dim, settings.bits, settings.tables, settings.probes, settings.seed, settings.itq_min_train
+            model_version, dim, settings.bits, settings.tables, settings.probes, settings.seed,
+            settings.itq_min_train, settings.search, settings.candidates,
         )
     if settings.kind == "faiss":
         return FaissHNSWIndex(
-            model_version, dim, settings.faiss_hnsw_m, settings.faiss_ef_construction, settings.faiss_ef_search
+            model_version, dim, settings.faiss_hnsw_m, settings.faiss_ef_construction, settings.faiss_ef_search,
+            settings.faiss_threads,
         )
     raise IndexError_(f"unknown index.kind {settings.kind!r}; use one of {sorted(_KINDS)}")
 

@@ -11,13 +11,13 @@ import numpy as np
 
 from navee_monitor.errors import IndexError_
 from navee_monitor.index.persist import IndexWriter
-from navee_monitor.index.store import VectorStore, normalise_vectors
+from navee_monitor.index.store import KeyTable, VectorStore, normalise_vectors
 
 log = logging.getLogger(__name__)
 
 
 def top_k_grouped(
-    qids: np.ndarray, rows: np.ndarray, scores: np.ndarray, n_queries: int, k: int, keys: list[str]
+    qids: np.ndarray, rows: np.ndarray, scores: np.ndarray, n_queries: int, k: int, table: KeyTable
 ) -> list[list[tuple[str, float]]]:
     """Per query, the ``k`` best (key, score), highest first; ties broken by row for stability."""
     results: list[list[tuple[str, float]]] = [[] for _ in range(n_queries)]
@@ -29,7 +29,8 @@ def top_k_grouped(
     ends = np.searchsorted(qids, np.arange(n_queries), side="right")
     for q in range(n_queries):
         stop = min(ends[q], starts[q] + k)
-        results[q] = [(keys[r], float(s)) for r, s in zip(rows[starts[q] : stop].tolist(), scores[starts[q] : stop].tolist(), strict=True)]
+        keys = table.keys_of(rows[starts[q] : stop])
+        results[q] = [(key, float(s)) for key, s in zip(keys, scores[starts[q] : stop].tolist(), strict=True)]
     return results
 
 
@@ -54,10 +55,10 @@ class StoredIndex:
         return len(self.store)
 
     def __contains__(self, key: str) -> bool:
-        return key in self.store.table.row_of
+        return key in self.store.table
 
     def keys(self) -> list[str]:
-        return list(self.store.table.row_of)
+        return list(self.store.table.live_keys())
 
     def check_model(self, model_version: str) -> None:
         """Refuse vectors from another embedding model (their scores would be meaningless)."""
@@ -98,20 +99,33 @@ class StoredIndex:
     def _search(self, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
         raise NotImplementedError
 
-    def _rerank(self, qids: np.ndarray, rows: np.ndarray, queries: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
-        """Exact cosine of candidate (query, row) pairs -> top-k per query (dead rows dropped)."""
+    def _rerank(
+        self, qids: np.ndarray, rows: np.ndarray, queries: np.ndarray, k: int, unique_sorted: bool = False
+    ) -> list[list[tuple[str, float]]]:
+        """Exact cosine of candidate (query, row) pairs -> top-k per query (dead rows dropped).
+
+        ``unique_sorted``: the pairs are already distinct and sorted by (query, row).
+        """
         if len(rows):
-            n_rows = np.int64(self.store.n_rows)
-            pair = np.unique(qids.astype(np.int64) * n_rows + rows)
-            qids, rows = pair // n_rows, pair % n_rows
+            if not unique_sorted:
+                n_rows = np.int64(self.store.n_rows)
+                pair = np.unique(qids.astype(np.int64) * n_rows + rows)
+                qids, rows = pair // n_rows, pair % n_rows
             live = self.store.table.alive[rows]
-            qids, rows = qids[live], rows[live]
+            if not live.all():
+                qids, rows = qids[live], rows[live]
+        if len(queries) == 1:  # one query: rows sorted, a mapped file is read front to back
+            scores = self.store.gather(rows) @ queries[0]
+            if len(rows) > k:  # only the best k need sorting and key look-ups
+                best = np.argpartition(-scores, k - 1)[:k]
+                qids, rows, scores = qids[best], rows[best], scores[best]
+            return top_k_grouped(qids, rows, scores, 1, k, self.store.table)
         scores = np.empty(len(rows), dtype=np.float32)
         # gather in sorted row order (a mapped file is then read front to back)
         order = np.argsort(rows, kind="stable")
         vecs = self.store.gather(rows[order])
         scores[order] = np.einsum("ij,ij->i", vecs, queries[qids[order]])
-        return top_k_grouped(qids, rows, scores, len(queries), k, self.store.table.keys)
+        return top_k_grouped(qids, rows, scores, len(queries), k, self.store.table)
 
     # -- persistence -------------------------------------------------------------------
     def params(self) -> dict[str, Any]:

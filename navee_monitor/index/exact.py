@@ -41,4 +41,4 @@ def brute_force_search(store: VectorStore, queries: np.ndarray, k: int) -> list[
     qids = np.repeat(np.arange(n_q), best_rows.shape[1])
     rows, scores = best_rows.ravel(), best_scores.ravel()
     finite = np.isfinite(scores)
-    return top_k_grouped(qids[finite], rows[finite], scores[finite], n_q, k, store.table.keys)
+    return top_k_grouped(qids[finite], rows[finite], scores[finite], n_q, k, store.table)

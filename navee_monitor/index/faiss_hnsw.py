@@ -39,12 +39,19 @@ def _faiss():
 class FaissHNSWIndex:
     kind = "faiss"
 
-    def __init__(self, model_version: str, dim: int, m: int = 32, ef_construction: int = 80, ef_search: int = 64):
+    def __init__(self, model_version: str, dim: int, m: int = 32, ef_construction: int = 80, ef_search: int = 64,
+                 threads: int = 1):
         if not model_version:
             raise IndexError_("an index needs the embedding model version of its vectors")
         self.model_version = model_version
         self.dim = int(dim)
         self.m, self.ef_construction, self.ef_search = int(m), int(ef_construction), int(ef_search)
+        self.threads = int(threads)
+        if self.threads:
+            # FAISS's OpenMP setting is process-wide. Idle OpenMP threads spin-wait:
+            # on a shared 2-core machine 2 threads made builds and adds 1.5-2.5x
+            # slower than 1 (BENCHMARKS.md)
+            _faiss().omp_set_num_threads(self.threads)
         self.table = KeyTable()
         self.graph = self._new_graph()
         self._source: Path | None = None
@@ -60,10 +67,10 @@ class FaissHNSWIndex:
         return len(self.table)
 
     def __contains__(self, key: str) -> bool:
-        return key in self.table.row_of
+        return key in self.table
 
     def keys(self) -> list[str]:
-        return list(self.table.row_of)
+        return list(self.table.live_keys())
 
     def check_model(self, model_version: str) -> None:
         if model_version != self.model_version:
@@ -107,14 +114,14 @@ class FaissHNSWIndex:
         qids = np.repeat(np.arange(len(queries)), k_eff)
         ids, scores = ids.ravel(), scores.ravel()
         found = ids >= 0
-        return top_k_grouped(qids[found], ids[found], scores[found], len(queries), k_eff, self.table.keys)
+        return top_k_grouped(qids[found], ids[found], scores[found], len(queries), k_eff, self.table)
 
     # -- persistence ----------------------------------------------------------------------
     def _compact(self) -> None:
         """Rebuild the graph from the live vectors (HNSW has no true delete)."""
         alive_rows = np.flatnonzero(self.table.alive)
         vectors = self.graph.reconstruct_batch(alive_rows) if len(alive_rows) else np.empty((0, self.dim), np.float32)
-        keys = [self.table.keys[r] for r in alive_rows]
+        keys = self.table.keys_of(alive_rows)
         self.table, self.graph = KeyTable(), self._new_graph()
         if keys:
             self.table.append(keys)
@@ -141,7 +148,10 @@ class FaissHNSWIndex:
                 "dim": self.dim,
                 "count": len(self),
                 "rows": self.table.n_rows,
-                "params": {"m": self.m, "ef_construction": self.ef_construction, "ef_search": self.ef_search},
+                "params": {
+                    "m": self.m, "ef_construction": self.ef_construction, "ef_search": self.ef_search,
+                    "threads": self.threads,
+                },
             }
         )
         self._dirty, self._source = False, directory
@@ -164,7 +174,7 @@ class FaissHNSWIndex:
         return index
 
     def memory_bytes(self) -> int:
-        """Graph links + float16 codes as FAISS stores them, plus the tombstones."""
+        """Graph links + float16 codes as FAISS stores them, plus the key table."""
         links = self.graph.hnsw.neighbors.size() * 4 + self.graph.hnsw.offsets.size() * 8
-        return int(links + self.graph.storage.sa_code_size() * self.graph.ntotal + self.table.alive.nbytes)
+        return int(links + self.graph.storage.sa_code_size() * self.graph.ntotal + self.table.nbytes())
 

@@ -160,3 +160,112 @@ class CodeTables:
 
     def nbytes(self) -> int:
         return self.codes.nbytes + self.rows.nbytes + self._p_codes.nbytes + self._p_rows.nbytes
+
+
+# -- packed codes and Hamming ranking ---------------------------------------------------
+#: rows XOR-ed and popcounted per step of a Hamming scan (stays in the CPU caches)
+SCAN_ROWS = 65536
+
+
+def pack_codes(projections: np.ndarray) -> np.ndarray:
+    """(n, B) projections -> (W, n) uint64 words, bit b of the code = projection b > 0.
+
+    Word-major: the Hamming scan then reads each word of every row contiguously.
+    """
+    n, n_bits = projections.shape
+    n_words = -(-n_bits // 64)
+    packed = np.packbits(projections > 0, axis=1, bitorder="little")
+    padded = np.zeros((n, n_words * 8), dtype=np.uint8)
+    padded[:, : packed.shape[1]] = packed
+    return np.ascontiguousarray(padded.view("<u8").T)
+
+
+def popcount_distance(codes: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """(W, m) codes, (W, m) or (W,) query words -> (m,) uint16 Hamming distances."""
+    q = query if query.ndim == 2 else query[:, None]
+    return np.bitwise_count(codes ^ q).sum(axis=0, dtype=np.uint16)
+
+
+def nearest_rows(distances: np.ndarray, count: int) -> np.ndarray:
+    """Sorted rows of the ``count`` smallest distances (ties at the cut-off: lowest rows first).
+
+    A histogram of the (small integer) distances gives the cut-off: cheaper than
+    a partial sort of a million entries, and deterministic.
+    """
+    if count >= len(distances):
+        return np.arange(len(distances), dtype=np.int64)
+    histogram = np.bincount(distances)
+    cutoff = int(np.searchsorted(np.cumsum(histogram), count))
+    below = np.flatnonzero(distances < cutoff)
+    tied = np.flatnonzero(distances == cutoff)[: count - len(below)]
+    return np.union1d(below, tied)
+
+
+class PackedCodes:
+    """The full L*K-bit code of every row, packed in uint64 words (8 bytes per 64 bits).
+
+    A memory-mapped base of shape (W, n) plus an in-memory tail of one growable
+    array per word, so adding rows after a load never copies the mapped part.
+    """
+
+    def __init__(self, n_bits: int):
+        from navee_monitor.index.store import _Growable  # store imports nothing of ours
+
+        self.n_bits = int(n_bits)
+        self.n_words = -(-self.n_bits // 64)
+        self.base = np.empty((self.n_words, 0), dtype=np.uint64)
+        self._tail = [_Growable((), np.uint64) for _ in range(self.n_words)]
+
+    def __len__(self) -> int:
+        return self.base.shape[1] + self._tail[0].n
+
+    def append(self, words: np.ndarray) -> None:
+        for w in range(self.n_words):
+            self._tail[w].extend(words[w])
+
+    def _parts(self):
+        """(first row, sequence of W word arrays) of the base and the tail (no copies)."""
+        yield 0, self.base
+        if self._tail[0].n:
+            yield self.base.shape[1], [t.view for t in self._tail]
+
+    def distances(self, query: np.ndarray, alive: np.ndarray | None = None) -> np.ndarray:
+        """Hamming distance of ``query`` (W,) to every row; dead rows get the maximum."""
+        out = np.empty(len(self), dtype=np.uint16)
+        xor = np.empty(SCAN_ROWS, dtype=np.uint64)
+        ones = np.empty(SCAN_ROWS, dtype=np.uint8)
+        for offset, part in self._parts():
+            length = len(part[0]) if len(part) else 0
+            for start in range(0, length, SCAN_ROWS):
+                stop = min(start + SCAN_ROWS, length)
+                m = stop - start
+                acc = out[offset + start : offset + stop]
+                acc[:] = 0
+                for w in range(self.n_words):
+                    np.bitwise_xor(part[w][start:stop], query[w], out=xor[:m])
+                    np.bitwise_count(xor[:m], out=ones[:m])
+                    np.add(acc, ones[:m], out=acc)
+        if alive is not None:
+            out[~alive] = np.iinfo(np.uint16).max
+        return out
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """(W, len(rows)) codes of ``rows``."""
+        nb = self.base.shape[1]
+        out = np.empty((self.n_words, len(rows)), dtype=np.uint64)
+        in_base = rows < nb
+        out[:, in_base] = self.base[:, rows[in_base]]
+        if not in_base.all():
+            for w, tail in enumerate(self._tail):
+                out[w, ~in_base] = tail.view[rows[~in_base] - nb]
+        return out
+
+    def compacted(self, alive: np.ndarray) -> np.ndarray:
+        blocks = []
+        for off, part in self._parts():
+            length = len(part[0]) if len(part) else 0
+            blocks.append(np.stack([word[alive[off : off + length]] for word in part]) if length else self.base[:, :0])
+        return np.concatenate(blocks, axis=1)
+
+    def nbytes(self) -> int:
+        return self.base.nbytes + sum(t.nbytes for t in self._tail)

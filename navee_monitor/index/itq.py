@@ -6,10 +6,14 @@ that minimises the quantization error ||sign(VR) - VR||^2 by alternating
 between the codes and an orthogonal Procrustes step. The learned hyperplanes
 follow the data, so K bits separate neighbours better than K random ones.
 
-With several tables, table 0 uses the top-K principal directions and every
-other table a random K-dimensional subspace of the top-2K ones (then its own
-ITQ rotation): the tables stay different, so a neighbour missed by one is
-found by another, while every table still cuts along high-variance directions.
+For bucket search (``search: buckets``), table 0 uses the top-K principal
+directions and every other table a random K-dimensional subspace of the
+top-2K ones (then its own ITQ rotation): the tables stay different, so a
+neighbour missed by one is found by another, while every table still cuts
+along high-variance directions. For Hamming ranking (``search: hamming``) the
+L*K bits are one code: PCA to min(L*K, dim) directions and one ITQ rotation of
+them (further blocks of ``dim`` bits, if any, each rotate the whole principal
+basis at random before their own ITQ), so no two bits repeat a direction.
 
 The hashing is learned once the index holds ``min_train`` vectors (before
 that, queries are answered exactly, which is cheap at that size); later adds
@@ -25,13 +29,16 @@ from typing import Any
 
 import numpy as np
 
-from navee_monitor.index.hashing import CodeTables
+from navee_monitor.index.hashing import CodeTables, PackedCodes
 from navee_monitor.index.lsh import HashIndex
 from navee_monitor.index.persist import IndexWriter, load_array
 
 #: vectors sampled to learn the hashing (PCA and rotations converge long before)
 TRAIN_SAMPLE = 100_000
 ITERATIONS = 50
+#: the joint (Hamming) rotation is up to dim x dim: fewer samples and rounds keep it ~10 s at 256-d
+JOINT_TRAIN_SAMPLE = 30_000
+JOINT_ITERATIONS = 30
 
 
 def quantization_error(projected: np.ndarray, rotation: np.ndarray) -> float:
@@ -51,12 +58,12 @@ def random_rotation(size: int, rng: np.random.Generator) -> np.ndarray:
 
 def learn_rotation(projected: np.ndarray, rng: np.random.Generator, iterations: int = ITERATIONS) -> np.ndarray:
     """ITQ: the orthogonal R minimising ||B - V R||_F with B = sign(V R)."""
-    rotation = random_rotation(projected.shape[1], rng)
+    rotation = random_rotation(projected.shape[1], rng).astype(projected.dtype)
     for _ in range(iterations):
         codes = np.sign(projected @ rotation)
         codes[codes == 0] = 1
-        u, _, vt = np.linalg.svd(projected.T @ codes)
-        rotation = u @ vt
+        u, _, vt = np.linalg.svd((projected.T @ codes).astype(np.float64))
+        rotation = (u @ vt).astype(projected.dtype)
     return rotation
 
 
@@ -66,7 +73,26 @@ class ITQModel:
     projection: np.ndarray  # (dim, L*K): principal directions times rotation, per table
 
     @classmethod
+    def learn_joint(cls, vectors: np.ndarray, n_bits: int, seed: int = 0) -> ITQModel:
+        """One ``n_bits`` code: PCA + ITQ rotation per block of at most ``dim`` bits."""
+        rng = np.random.default_rng(seed)
+        x = vectors.astype(np.float32)
+        mean = x.mean(axis=0)
+        x -= mean
+        _, eigvecs = np.linalg.eigh((x.T @ x).astype(np.float64) / len(x))
+        principal = eigvecs[:, ::-1].astype(np.float32)  # descending variance
+        dim = x.shape[1]
+        blocks, done = [], 0
+        while done < n_bits:
+            width = min(dim, n_bits - done)
+            basis = principal[:, :width] if not blocks else principal @ random_rotation(dim, rng)[:, :width].astype(np.float32)
+            blocks.append(basis @ learn_rotation(x @ basis, rng, JOINT_ITERATIONS))
+            done += width
+        return cls(mean.astype(np.float32), np.concatenate(blocks, axis=1).astype(np.float32))
+
+    @classmethod
     def learn(cls, vectors: np.ndarray, bits: int, tables: int, seed: int = 0) -> ITQModel:
+        """Per-table codes for bucket search (see the module docstring)."""
         rng = np.random.default_rng(seed)
         x = vectors.astype(np.float64)
         mean = x.mean(axis=0)
@@ -97,12 +123,14 @@ class ITQIndex(HashIndex):
         model_version: str,
         dim: int,
         bits: int = 16,
-        tables: int = 8,
+        tables: int = 16,
         probes: int = 16,
         seed: int = 0,
         min_train: int = 1000,
+        search: str = "hamming",
+        candidates: int = 4000,
     ):
-        super().__init__(model_version, dim, bits, tables, probes, seed)
+        super().__init__(model_version, dim, bits, tables, probes, seed, search, candidates)
         self.min_train = int(min_train)
         self.model: ITQModel | None = None
 
@@ -124,11 +152,17 @@ class ITQIndex(HashIndex):
         """Learn the hashing from the live vectors and re-hash every row."""
         alive_rows = np.flatnonzero(self.store.table.alive)
         rng = np.random.default_rng(self.seed)
-        sample = alive_rows if len(alive_rows) <= TRAIN_SAMPLE else np.sort(rng.choice(alive_rows, TRAIN_SAMPLE, replace=False))
-        self.model = ITQModel.learn(self.store.gather(sample), self.bits, self.n_tables, self.seed)
+        size = TRAIN_SAMPLE if self.uses_buckets else JOINT_TRAIN_SAMPLE
+        sample = alive_rows if len(alive_rows) <= size else np.sort(rng.choice(alive_rows, size, replace=False))
+        if self.uses_buckets:
+            self.model = ITQModel.learn(self.store.gather(sample), self.bits, self.n_tables, self.seed)
+        else:
+            self.model = ITQModel.learn_joint(self.store.gather(sample), self.bits * self.n_tables, self.seed)
         self.tables = CodeTables(self.n_tables, self.tables.dtype)
-        for start in range(0, len(alive_rows), 65536):
-            rows = alive_rows[start : start + 65536]
+        self.codes = PackedCodes(self.n_tables * self.bits)
+        # every row, dead ones too: packed codes are addressed by row number
+        for start in range(0, self.store.n_rows, 65536):
+            rows = np.arange(start, min(start + 65536, self.store.n_rows), dtype=np.int64)
             self._hash_rows(rows, self.store.gather(rows))
         self._dirty = True
 

@@ -29,7 +29,8 @@ from navee_monitor.errors import IndexError_
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+#: 2: keys as a byte blob + offsets + sorted key hashes (1 had a NUL-joined key list)
+FORMAT_VERSION = 2
 FILE_PREFIX = "vindex-"
 #: rows converted and written per chunk when streaming large arrays to disk
 WRITE_CHUNK_ROWS = 65536

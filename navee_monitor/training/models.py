@@ -128,7 +128,9 @@ def _head(spec: ModelSpec, fmap_shape) -> keras.Model:
         return keras.Model(fmap, [emb, out], name="classifier_head")
     if spec.objective in ("triplet", "ssl"):
         x = GeM(3.0, name="gem")(fmap)
-        x = layers.Dense(spec.embedding_dim, use_bias=False, name="projection")(x)
+        # a square projection starts as the identity: training begins at the pretrained GeM descriptor
+        init = "identity" if spec.embedding_dim == fmap_shape[-1] else "glorot_uniform"
+        x = layers.Dense(spec.embedding_dim, use_bias=False, kernel_initializer=init, name="projection")(x)
         emb = layers.UnitNormalization(name="embedding")(x)
         return keras.Model(fmap, emb, name=f"{spec.objective}_head")
     raise ModelError(f"unknown objective '{spec.objective}' (known: {', '.join(OBJECTIVES)})")

@@ -120,5 +120,5 @@ def test_bad_keys_are_refused(make_index, data):
 def test_index_from_vectors_is_one_call(kind, data):
     keys, vectors = data
     index = index_from_vectors(KINDS[kind], MODEL, keys[:500], vectors[:500])
-    assert len(index) == 500 and index.kind == kind
+    assert len(index) == 500 and index.kind == KINDS[kind].kind
     assert index.query(vectors[10], 1)[0][0] == "ref-10"

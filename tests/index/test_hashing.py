@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from navee_monitor.index import ITQIndex, LSHIndex
-from navee_monitor.index.hashing import CodeTables, encode, probe_codes
+from navee_monitor.index.hashing import CodeTables, PackedCodes, encode, nearest_rows, pack_codes, popcount_distance, probe_codes
 from navee_monitor.index.itq import ITQModel, learn_rotation, quantization_error, random_rotation
+from navee_monitor.index.lsh import random_hyperplanes
 from tests.index.conftest import MODEL, clustered, near_copies
 
 
@@ -61,14 +62,14 @@ def test_itq_hashing_finds_more_neighbours_than_random_hyperplanes_with_the_same
         found = index.query_batch(queries, 10)
         return np.mean([len({int(k) for k, _ in f} & set(t.tolist())) / 10 for f, t in zip(found, truth, strict=True)])
 
-    itq = ITQIndex(MODEL, 64, bits=10, tables=2, probes=0, min_train=100)
-    lsh = LSHIndex(MODEL, 64, bits=10, tables=2, probes=0)
+    itq = ITQIndex(MODEL, 64, bits=10, tables=2, probes=0, min_train=100, search="buckets", candidates=0)
+    lsh = LSHIndex(MODEL, 64, bits=10, tables=2, probes=0, search="buckets", candidates=0)
     assert recall(itq) > recall(lsh)
 
 
 def test_itq_answers_exactly_until_it_has_enough_vectors_then_learns(data):
     keys, vectors = data
-    index = ITQIndex(MODEL, 32, bits=8, tables=4, probes=8, min_train=500)
+    index = ITQIndex(MODEL, 32, bits=8, tables=4, probes=8, min_train=500, search="buckets")
     index.add(keys[:400], vectors[:400])
     assert not index.hasher_ready
     assert index.query(vectors[3], 1)[0][0] == "ref-3"
@@ -77,3 +78,81 @@ def test_itq_answers_exactly_until_it_has_enough_vectors_then_learns(data):
     assert index.query(vectors[450], 1)[0][0] == "ref-450"
     model = ITQModel.learn(vectors, bits=8, tables=3)
     assert model.projection.shape == (32, 24)
+
+
+def test_packed_codes_and_popcount_distance_match_a_bit_by_bit_count():
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((50, 100)).astype(np.float32)  # 100 bits -> 2 words, padded
+    words = pack_codes(z)
+    assert words.shape == (2, 50) and words.dtype == np.uint64
+    assert int(words[0, 0]) & 1 == int(z[0, 0] > 0)  # bit b of the code is projection b
+    expected = ((z > 0) != (z[7] > 0)).sum(axis=1)
+    assert popcount_distance(words, words[:, 7]).tolist() == expected.tolist()
+    store = PackedCodes(100)
+    store.append(words[:, :30])
+    store.base, tail = words[:, :20], words[:, 20:]  # as after a load: mapped base + tail
+    store._tail = PackedCodes(100)._tail
+    store.append(tail)
+    assert store.distances(words[:, 7]).tolist() == expected.tolist()
+    assert (store.take(np.array([3, 25, 49])) == words[:, [3, 25, 49]]).all()
+    alive = np.ones(50, dtype=bool)
+    alive[7] = False
+    assert store.distances(words[:, 7], alive)[7] == np.iinfo(np.uint16).max
+    assert (store.compacted(alive) == words[:, alive]).all()
+
+
+def test_nearest_rows_takes_the_smallest_distances_lowest_rows_first_on_ties():
+    d = np.array([5, 1, 3, 3, 9, 0, 3], dtype=np.uint16)
+    assert nearest_rows(d, 2).tolist() == [1, 5]
+    assert nearest_rows(d, 3).tolist() == [1, 2, 5]  # three 3s tie: the first one
+    assert nearest_rows(d, 5).tolist() == [1, 2, 3, 5, 6]
+    assert nearest_rows(d, 99).tolist() == list(range(7))
+
+
+def test_random_hyperplanes_are_orthogonal_within_each_block():
+    planes = random_hyperplanes(32, 80, seed=1)
+    assert planes.shape == (32, 80)
+    for start in (0, 32):
+        block = planes[:, start : start + 32]
+        assert np.allclose(block.T @ block, np.eye(32), atol=1e-5)
+    assert not np.allclose(planes[:, :16], planes[:, 32:48])
+
+
+def test_hamming_ranking_beats_fewer_candidates_and_caps_bucket_candidates():
+    data = clustered(4000, dim=64, seed=5)
+    keys = [str(i) for i in range(len(data))]
+    queries = near_copies(data[::40], noise=0.6)
+    truth = (queries @ data.T).argsort(axis=1)[:, ::-1][:, :10]
+
+    def recall(index):
+        index.add(keys, data)
+        found = index.query_batch(queries, 10)
+        return np.mean([len({int(k) for k, _ in f} & set(t.tolist())) / 10 for f, t in zip(found, truth, strict=True)])
+
+    few = recall(LSHIndex(MODEL, 64, bits=4, tables=2, candidates=10))  # 8 bits: a coarse ranking
+    many = recall(LSHIndex(MODEL, 64, bits=16, tables=8, candidates=400))
+    assert many > few and many >= 0.9
+    capped = LSHIndex(MODEL, 64, bits=8, tables=10, probes=16, search="buckets", candidates=50)
+    capped.add(keys, data)
+    words = pack_codes(capped.project(queries[:4]).reshape(4, -1))
+    qids, rows = capped.tables.lookup(probe_codes(capped.project(queries[:4]), 16, capped.tables.dtype))
+    kept_q, kept_r = capped._cap(qids, rows, words)
+    for q in range(4):
+        mine = kept_r[kept_q == q]
+        assert len(mine) == 50 < len(np.unique(rows[qids == q]))
+        # the kept rows are the bucket rows nearest in Hamming distance
+        all_rows = np.unique(rows[qids == q])
+        d_all = np.sort(popcount_distance(capped.codes.take(all_rows), words[:, q]))
+        assert popcount_distance(capped.codes.take(mine), words[:, q]).max() <= d_all[49]
+
+
+def test_joint_itq_learns_one_orthonormal_code_without_repeated_directions():
+    data = clustered(3000, dim=32, seed=2)
+    model = ITQModel.learn_joint(data, n_bits=48)
+    assert model.projection.shape == (32, 48)
+    first = model.projection[:, :32]  # PCA basis x rotation: orthonormal
+    assert np.allclose(first.T @ first, np.eye(32), atol=1e-3)
+    index = ITQIndex(MODEL, 32, bits=8, tables=6, min_train=100, candidates=200)
+    index.add([str(i) for i in range(3000)], data)
+    assert index.hasher_ready and len(index.codes) == 3000
+    assert index.query(data[123], 1)[0][0] == "123"

@@ -13,7 +13,7 @@ import pytest
 
 from navee_monitor.errors import IndexError_
 from navee_monitor.index import load_index, persist
-from tests.index.conftest import MODEL, near_copies
+from tests.index.conftest import KINDS, MODEL, near_copies
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,7 +28,7 @@ def test_round_trip_gives_the_same_answers(filled, data, tmp_path, kind):
     before = top_keys(filled, queries)
     filled.save(tmp_path / "index")
     manifest = json.loads((tmp_path / "index" / "manifest.json").read_text())
-    assert manifest["kind"] == kind and manifest["model_version"] == MODEL
+    assert manifest["kind"] == KINDS[kind].kind and manifest["model_version"] == MODEL
     assert manifest["dim"] == 32 and manifest["count"] == 3000
     assert all((tmp_path / "index" / name).is_file() for name in manifest["files"].values())
     loaded = load_index(tmp_path / "index", MODEL)
@@ -42,7 +42,11 @@ def test_loaded_arrays_are_memory_mapped(filled, tmp_path, kind):
     filled.save(tmp_path)
     loaded = load_index(tmp_path, MODEL)
     assert isinstance(loaded.store._base, np.memmap)
+    table = loaded.store.table
+    assert isinstance(table._blob.base, np.memmap) and isinstance(table._h_main, np.memmap)
     if kind != "exact":
+        assert isinstance(loaded.codes.base, np.memmap)
+    if kind.endswith("-buckets"):
         assert isinstance(loaded.tables.codes, np.memmap) and isinstance(loaded.tables.rows, np.memmap)
 
 
