@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -130,7 +130,7 @@ class Matcher:
         out = []
         for i, image in enumerate(images):
             idx = [j for j, o in enumerate(owners) if o == i]
-            out.append(self._decide(image, [regions[j] for j in idx], [hits[j] for j in idx]))
+            out.append(self._decide(image, [regions[j] for j in idx], [crops[j] for j in idx], [hits[j] for j in idx]))
         t4 = time.perf_counter()
         for name, dt in (("regions", t1 - t0), ("embed", t2 - t1), ("search", t3 - t2), ("verify", t4 - t3)):
             self.timings[name] = self.timings.get(name, 0.0) + dt
@@ -156,7 +156,7 @@ class Matcher:
                 owners.append(i)
         return regions, crops, owners
 
-    def _decide(self, image, regions, hits) -> list[MatchResult]:
+    def _decide(self, image, regions, crops, hits) -> list[MatchResult]:
         from navee_monitor.detect.weighting import CropWeighting
 
         weighting = CropWeighting.from_settings(self.settings.detector)
@@ -173,7 +173,7 @@ class Matcher:
         ranked = sorted(candidates.values(), key=lambda c: (c.pdq_distance is None, -c.cosine))
         to_verify = ranked[: self.m.verify_top]
         if to_verify:
-            self._verify(image, to_verify)
+            self._verify(image, regions, crops, to_verify)
         results = []
         for c in ranked:
             ev = scoring.Evidence(c.cosine, c.verification.inliers, c.verification.coverage, c.pdq_distance)
@@ -192,14 +192,28 @@ class Matcher:
         results.sort(key=lambda r: -r.score)
         return results
 
-    def _verify(self, image, candidates: list[_Candidate]) -> None:
+    def _verify(self, image, regions, crops, candidates: list[_Candidate]) -> None:
+        """Verify each candidate on the region it was found in: a copy that is a
+        small part of the image (a poster on a wall) has too few keypoints among
+        the whole image's to support a homography, but plenty inside its crop."""
         from navee_monitor.descriptors import extract_local_features
 
-        # the copy may be a small part of the query: give the query twice the keypoints
-        query = extract_local_features(image, 2 * self.m.max_keypoints)
+        features: dict[int, object] = {}
         for c in candidates:
             ref = self.refdata.features(c.key, self.features, self.m.max_keypoints)
             if ref is None:
                 continue
-            c.verification = verify(query.keypoints, query.descriptors, query.image_size,
-                                    ref.keypoints, ref.descriptors, ref.image_size)
+            if c.region not in features:
+                # the whole image gets twice the keypoints: the copy may be a small part of it
+                budget = 2 * self.m.max_keypoints if c.region == 0 else self.m.max_keypoints
+                features[c.region] = extract_local_features(image if c.region == 0 else crops[c.region], budget)
+            q = features[c.region]
+            v = verify(q.keypoints, q.descriptors, q.image_size, ref.keypoints, ref.descriptors, ref.image_size)
+            if c.region and v.bbox is not None:
+                region = regions[c.region]
+                if region.quad is not None and crops[c.region].shape[:2] != (region.h, region.w):
+                    bbox = region.bbox  # a rectified crop: its pixels are not the image's
+                else:
+                    bbox = [v.bbox[0] + region.x, v.bbox[1] + region.y, v.bbox[2], v.bbox[3]]
+                v = replace(v, bbox=bbox)
+            c.verification = v

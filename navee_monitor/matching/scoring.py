@@ -44,4 +44,4 @@ class ScoreModel:
 
 
 #: fitted with benchmarks/calibrate.py (see BENCHMARKS.md, "Score calibration")
-DEFAULT_MODEL = ScoreModel(bias=-8.559, w_cosine=1.729, w_inliers=1.311, w_coverage=9.843)
+DEFAULT_MODEL = ScoreModel(bias=-8.579, w_cosine=2.614, w_inliers=1.191, w_coverage=9.846)

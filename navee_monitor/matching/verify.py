@@ -82,7 +82,7 @@ def verify(query_xy, query_desc, query_size, ref_xy, ref_desc, ref_size) -> Veri
     if inliers < MIN_INLIERS or quad is None:
         return Verification(inliers, len(good), 0.0, None)
     hull = cv2.convexHull(src[inlier_idx].reshape(-1, 2))
-    coverage = float(cv2.contourArea(hull) / max(1.0, ref_size[0] * ref_size[1]))
+    coverage = min(1.0, float(cv2.contourArea(hull) / max(1.0, ref_size[0] * ref_size[1])))
     qw, qh = query_size
     x0, y0 = np.clip(quad.min(axis=0), 0, [qw, qh])
     x1, y1 = np.clip(quad.max(axis=0), 0, [qw, qh])
