@@ -17,8 +17,6 @@ import asyncio
 import functools
 import hashlib
 import logging
-import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from scrapy.pipelines.media import MediaPipeline
 from navee_crawler.items import PageItem
 from navee_crawler.middlewares import ImageFetchFailed, failure_reason
 from navee_monitor.errors import ImageError
+from navee_monitor.fileio import image_path, write_atomically
 from navee_monitor.imaging.decode import probe_image
 from navee_monitor.store import crawl as store
 
@@ -115,7 +114,7 @@ class ImageStorePipeline(MediaPipeline):
             return {"url": request.url, "status": "skipped", "reason": "tracking_pixel", "http_status": 200,
                     "etag": _header(response, b"ETag"), "last_modified": _header(response, b"Last-Modified")}
         sha = hashlib.sha256(body).hexdigest()
-        rel = _content_path(sha)
+        rel = image_path(sha)
         self._store(rel, body)
         return {
             "url": request.url,
@@ -137,21 +136,13 @@ class ImageStorePipeline(MediaPipeline):
 
     def file_path(self, request, response=None, info=None, *, item=None) -> str:
         """Content-addressed: ``images/<sha[:2]>/<sha256>`` under the data directory."""
-        return _content_path(hashlib.sha256(response.body).hexdigest())
+        return image_path(hashlib.sha256(response.body).hexdigest())
 
     def _store(self, rel: str, body: bytes) -> None:
         path = self.data_dir / rel
         if path.exists():
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(body)
-            os.replace(tmp, path)  # atomic: readers never see half a file
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(path, body)  # readers never see half a file
         self.stored_here.add(rel)
 
     # ---- recording --------------------------------------------------------------------
@@ -241,10 +232,6 @@ class ImageStorePipeline(MediaPipeline):
             sha = rel.rsplit("/", 1)[-1]
             if store.image_by_sha256(self.db_url, sha) is None:
                 (self.data_dir / rel).unlink(missing_ok=True)
-
-
-def _content_path(sha: str) -> str:
-    return f"images/{sha[:2]}/{sha}"
 
 
 def _header(response, name: bytes) -> str | None:

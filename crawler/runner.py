@@ -1,14 +1,13 @@
 """Run one crawl of one watched site, blocking, and record it as a crawl run.
 
 :func:`crawl_site` starts a Twisted reactor, which cannot be restarted: call it
-once per process (the daemon and the tests use :func:`crawl_site_in_subprocess`,
-which starts a fresh ``spawn`` process).
+once per process (the daemon's crawl supervisor and :func:`crawl_site_in_subprocess`
+start it in a fresh ``spawn`` process).
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import sys
 import time
@@ -253,48 +252,23 @@ class _ThirdPartyFilter(logging.Filter):
 # ---- fresh-process helper ---------------------------------------------------------------
 
 
-def _child(settings: Settings, site_name: str, queue) -> None:
-    from navee_monitor.logging_setup import configure_logging
-
-    configure_logging(settings.logging.level, settings.logging.format)
-    try:
-        queue.put(("ok", crawl_site(settings, site_name)))
-    except NaveeError as exc:
-        queue.put(("error", f"{type(exc).__name__}: {exc}"))
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent
-        queue.put(("error", f"{type(exc).__name__}: {exc}"))
-    finally:
-        db.dispose_engines()
-
-
 def crawl_site_in_subprocess(settings: Settings, site_name: str, timeout: float | None = None) -> int:
-    """:func:`crawl_site` in a fresh ``spawn`` process (own reactor); returns the run id."""
-    ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(settings, site_name, queue), name=f"crawl-{site_name}")
-    proc.start()
-    deadline = None if timeout is None else time.monotonic() + timeout
-    result = None
-    while result is None:
-        try:
-            result = queue.get(timeout=0.5)
-        except Exception:  # noqa: BLE001 - queue.Empty: keep waiting while the child lives
-            if not proc.is_alive():
-                try:
-                    result = queue.get(timeout=1)
-                except Exception:  # noqa: BLE001
-                    break
-            elif deadline is not None and time.monotonic() > deadline:
-                proc.terminate()
-                proc.join(30)
-                raise CrawlError(f"crawl of site '{site_name}' took longer than {timeout:.0f}s and was stopped")
-    proc.join(30)
-    if result is None:
-        raise CrawlError(f"crawl of site '{site_name}' died without a result (exit code {proc.exitcode})")
-    kind, value = result
-    if kind != "ok":
-        raise CrawlError(f"crawl of site '{site_name}' failed: {value}")
-    return int(value)
+    """:func:`crawl_site` in a fresh ``spawn`` process (own reactor), through the daemon's
+    own :class:`~navee_monitor.service.crawl_jobs.CrawlSupervisor`; returns the run id.
+
+    ``timeout`` (seconds) lowers ``crawler.time_limit_s`` for this crawl.
+    """
+    import threading
+
+    from navee_monitor.service.crawl_jobs import CrawlSupervisor
+
+    if timeout is not None and timeout < settings.crawler.time_limit_s:
+        crawler_cfg = settings.crawler.model_copy(update={"time_limit_s": max(1, int(timeout))})
+        settings = settings.model_copy(update={"crawler": crawler_cfg})
+    outcome = CrawlSupervisor(threading.Event()).run(settings, site_name)
+    if outcome.run_id is None:
+        raise CrawlError(f"crawl of site '{site_name}' recorded no run: {outcome.error or outcome.status}")
+    return outcome.run_id
 
 
 if __name__ == "__main__":  # pragma: no cover - manual use: python -m navee_crawler.runner SITE

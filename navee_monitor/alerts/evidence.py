@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
+import io
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from navee_monitor.fileio import write_atomically
 from navee_monitor.settings import Settings
 
 THUMB_SIDE = 480
@@ -22,7 +22,6 @@ def write_thumbnail(settings: Settings, image: np.ndarray, sha256: str, bbox: li
     path = settings.data_dir / rel
     if path.exists():
         return str(rel)
-    path.parent.mkdir(parents=True, exist_ok=True)
     im = Image.fromarray(image)
     scale = min(1.0, THUMB_SIDE / max(im.size))
     if scale < 1.0:
@@ -32,12 +31,7 @@ def write_thumbnail(settings: Settings, image: np.ndarray, sha256: str, bbox: li
         draw = ImageDraw.Draw(im)
         width = max(2, round(max(im.size) / 160))
         draw.rectangle([x, y, x + w, y + h], outline=(255, 40, 40), width=width)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            im.convert("RGB").save(fh, "JPEG", quality=85)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buf = io.BytesIO()
+    im.convert("RGB").save(buf, "JPEG", quality=85)
+    write_atomically(path, buf.getvalue())
     return str(rel)

@@ -20,8 +20,10 @@ from navee_monitor.descriptors.hashing import (
 from navee_monitor.descriptors.local_features import (
     FeatureCache,
     LocalFeatureSet,
+    HomographyFit,
     count_inliers,
     extract_local_features,
+    fit_homography,
 )
 from navee_monitor.descriptors.versions import ensure_same_version
 from navee_monitor.descriptors.whitening import Whitening
@@ -39,6 +41,6 @@ def build_embedder(settings: Settings) -> Embedder:
 
 __all__ = [
     "PDQ_MATCH_DISTANCE", "PDQ_MIN_QUALITY", "Embedder", "FeatureCache", "LocalFeatureSet", "Whitening",
-    "build_embedder", "count_inliers", "ensure_same_version", "extract_local_features", "pdq_distance",
+    "HomographyFit", "build_embedder", "count_inliers", "fit_homography", "ensure_same_version", "extract_local_features", "pdq_distance",
     "pdq_hash", "pdq_hashes_dihedral", "pdq_min_distance",
 ]

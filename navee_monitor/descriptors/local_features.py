@@ -56,6 +56,40 @@ def extract_local_features(rgb: np.ndarray, max_keypoints: int) -> LocalFeatureS
     return LocalFeatureSet(xy, np.ascontiguousarray(desc[order], dtype=np.uint8), (w, h))
 
 
+@dataclass(frozen=True)
+class HomographyFit:
+    """Ratio-test matches of ``a`` against ``b`` and the RANSAC homography mapping ``a`` onto ``b``."""
+
+    #: matches that passed the ratio test
+    matches: int
+    homography: np.ndarray | None
+    #: (k, 2) keypoints of ``a`` that are RANSAC inliers
+    inlier_points: np.ndarray
+
+    @property
+    def inliers(self) -> int:
+        return int(len(self.inlier_points))
+
+
+def fit_homography(a: LocalFeatureSet, b: LocalFeatureSet, ratio: float = 0.8, reproj_threshold: float = 5.0,
+                   min_matches: int = 4, max_iters: int = 2000, confidence: float = 0.995) -> HomographyFit:
+    """Binary descriptors matched with Lowe's ratio test, then a RANSAC homography."""
+    none = np.zeros((0, 2), np.float32)
+    if len(a) < 2 or len(b) < 2:
+        return HomographyFit(0, None, none)
+    pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(a.descriptors, b.descriptors, k=2)
+    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < ratio * p[1].distance]
+    if len(good) < max(4, min_matches):
+        return HomographyFit(len(good), None, none)
+    src = a.keypoints[[m.queryIdx for m in good]].reshape(-1, 1, 2)
+    dst = b.keypoints[[m.trainIdx for m in good]].reshape(-1, 1, 2)
+    homography, mask = cv2.findHomography(src, dst, cv2.RANSAC, reproj_threshold, maxIters=max_iters,
+                                          confidence=confidence)
+    if homography is None or mask is None:
+        return HomographyFit(len(good), None, none)
+    return HomographyFit(len(good), homography, src.reshape(-1, 2)[mask.ravel().astype(bool)])
+
+
 def count_inliers(a: LocalFeatureSet, b: LocalFeatureSet, ratio: float = 0.8,
                   reproj_threshold: float = 5.0) -> tuple[int, np.ndarray | None]:
     """Geometric verification: ratio-test matches, then a RANSAC homography.
@@ -64,17 +98,10 @@ def count_inliers(a: LocalFeatureSet, b: LocalFeatureSet, ratio: float = 0.8,
     """
     if len(a) < 4 or len(b) < 4:
         return 0, None
-    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
-    pairs = matcher.knnMatch(a.descriptors, b.descriptors, k=2)
-    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < ratio * p[1].distance]
-    if len(good) < 4:
+    fit = fit_homography(a, b, ratio, reproj_threshold)
+    if fit.homography is None:
         return 0, None
-    src = a.keypoints[[m.queryIdx for m in good]].reshape(-1, 1, 2)
-    dst = b.keypoints[[m.trainIdx for m in good]].reshape(-1, 1, 2)
-    homography, mask = cv2.findHomography(src, dst, cv2.RANSAC, reproj_threshold)
-    if homography is None or mask is None:
-        return 0, None
-    return int(mask.sum()), homography
+    return fit.inliers, fit.homography
 
 
 class FeatureCache:

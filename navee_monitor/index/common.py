@@ -34,7 +34,17 @@ def top_k_grouped(
     return results
 
 
-class StoredIndex:
+class SingleQuery:
+    """``query(vector, k)`` of every index: one row of ``query_batch``."""
+
+    def query(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        vec = np.asarray(vector, dtype=np.float32)
+        if vec.ndim != 1:
+            raise IndexError_(f"query() takes one vector, got shape {vec.shape}; use query_batch()")
+        return self.query_batch(vec[None, :], k)[0]  # type: ignore[attr-defined]
+
+
+class StoredIndex(SingleQuery):
     """Base of the indexes that keep their own float16 vectors for exact scoring."""
 
     kind: ClassVar[str]
@@ -84,12 +94,6 @@ class StoredIndex:
         return len(removed)
 
     # -- queries -----------------------------------------------------------------------
-    def query(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-        vec = np.asarray(vector, dtype=np.float32)
-        if vec.ndim != 1:
-            raise IndexError_(f"query() takes one vector, got shape {vec.shape}; use query_batch()")
-        return self.query_batch(vec[None, :], k)[0]
-
     def query_batch(self, vectors: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
         queries = normalise_vectors(vectors, self.dim, what="query vectors")
         if k <= 0 or len(self) == 0:

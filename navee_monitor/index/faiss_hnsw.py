@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from navee_monitor.errors import IndexError_
-from navee_monitor.index.common import top_k_grouped
+from navee_monitor.index.common import SingleQuery, top_k_grouped
 from navee_monitor.index.persist import IndexWriter, file_of, fsync_path
 from navee_monitor.index.store import KeyTable, normalise_vectors
 
@@ -36,7 +36,7 @@ def _faiss():
     return faiss
 
 
-class FaissHNSWIndex:
+class FaissHNSWIndex(SingleQuery):
     kind = "faiss"
 
     def __init__(self, model_version: str, dim: int, m: int = 32, ef_construction: int = 80, ef_search: int = 64,
@@ -91,12 +91,6 @@ class FaissHNSWIndex:
         if len(removed):
             self._dirty = True
         return len(removed)
-
-    def query(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-        vec = np.asarray(vector, dtype=np.float32)
-        if vec.ndim != 1:
-            raise IndexError_(f"query() takes one vector, got shape {vec.shape}; use query_batch()")
-        return self.query_batch(vec[None, :], k)[0]
 
     def query_batch(self, vectors: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
         faiss = _faiss()

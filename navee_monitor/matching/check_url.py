@@ -71,34 +71,12 @@ def check_url(settings: Settings, url: str, record: bool = False, matcher=None) 
     return [{"input": u, "error": err, "matches": [] if err else next(it)} for u, _, _, _, err in loaded]
 
 
-def _store_bytes(settings: Settings, body: bytes) -> tuple[str, str]:
-    """Content-addressed like the crawler: ``images/<sha[:2]>/<sha>``, written atomically."""
-    import hashlib
-    import os
-    import tempfile
-    from pathlib import Path
-
-    sha = hashlib.sha256(body).hexdigest()
-    rel = f"images/{sha[:2]}/{sha}"
-    path = settings.data_dir / rel
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(body)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    return sha, rel
-
-
 def _record(settings: Settings, page_url: str, loaded, results, model_version: str) -> None:
     """Store the images as a crawl of the pseudo-site ``check-url`` would (bytes,
     occurrences, crawl run) and record their alerts exactly as the worker does."""
     from sqlalchemy import select
 
+    from navee_monitor.fileio import store_image_bytes
     from navee_monitor.matching.worker import record_matches
     from navee_monitor.store import alerts as alert_store
     from navee_monitor.store import crawl as crawl_store
@@ -114,7 +92,7 @@ def _record(settings: Settings, page_url: str, loaded, results, model_version: s
             reason, _, message = err.partition(": ")
             failures.append(crawl_store.ImageFailure(image_url, reason, message))
             continue
-        sha, rel = _store_bytes(settings, body)
+        sha, rel, _ = store_image_bytes(settings.data_dir, body)
         shas.append(sha)
         sightings.append(crawl_store.ImageSighting(image_url, alt, sha256=sha, size_bytes=len(body),
                                                    width=rgb.shape[1], height=rgb.shape[0], storage_path=rel))

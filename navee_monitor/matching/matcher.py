@@ -208,7 +208,7 @@ class Matcher:
                 budget = 2 * self.m.max_keypoints if c.region == 0 else self.m.max_keypoints
                 features[c.region] = extract_local_features(image if c.region == 0 else crops[c.region], budget)
             q = features[c.region]
-            v = verify(q.keypoints, q.descriptors, q.image_size, ref.keypoints, ref.descriptors, ref.image_size)
+            v = verify(q, ref)
             if c.region and v.bbox is not None:
                 region = regions[c.region]
                 if region.quad is not None and crops[c.region].shape[:2] != (region.h, region.w):

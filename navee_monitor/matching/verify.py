@@ -1,7 +1,8 @@
 """Geometric verification of a candidate with local features.
 
 Binary descriptors (ORB) are matched with a ratio test, then a RANSAC
-homography maps the reference onto the query image. The evidence is the
+homography maps the reference onto the query image
+(``descriptors.fit_homography``, shared with ``count_inliers``). The evidence is the
 number of inliers, the share of the reference the inliers cover, and where
 the reference lands in the query (its bbox). This is what separates a real
 copy from a look-alike (two flat vector illustrations can have close CNN
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from navee_monitor.descriptors.local_features import LocalFeatureSet, fit_homography
 
 #: Lowe's ratio for binary descriptors
 RATIO = 0.8
@@ -41,14 +44,6 @@ class Verification:
 NOTHING = Verification(0, 0, 0.0, None)
 
 
-def _good_matches(query_desc: np.ndarray, ref_desc: np.ndarray) -> list[cv2.DMatch]:
-    if query_desc is None or ref_desc is None or len(query_desc) < 2 or len(ref_desc) < 2:
-        return []
-    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
-    pairs = matcher.knnMatch(ref_desc, query_desc, k=2)
-    return [p[0] for p in pairs if len(p) == 2 and p[0].distance < RATIO * p[1].distance]
-
-
 def _plausible(h: np.ndarray, ref_w: int, ref_h: int) -> np.ndarray | None:
     """Projected reference corners when the homography is not degenerate."""
     corners = np.float32([[0, 0], [ref_w, 0], [ref_w, ref_h], [0, ref_h]]).reshape(-1, 1, 2)
@@ -66,27 +61,21 @@ def _plausible(h: np.ndarray, ref_w: int, ref_h: int) -> np.ndarray | None:
     return quad
 
 
-def verify(query_xy, query_desc, query_size, ref_xy, ref_desc, ref_size) -> Verification:
-    """Match a reference's features against a query's; sizes are (width, height)."""
-    good = _good_matches(query_desc, ref_desc)
-    if len(good) < MIN_MATCHES:
-        return Verification(0, len(good), 0.0, None)
-    src = np.float32([ref_xy[m.queryIdx] for m in good]).reshape(-1, 1, 2)
-    dst = np.float32([query_xy[m.trainIdx] for m in good]).reshape(-1, 1, 2)
-    h, mask = cv2.findHomography(src, dst, cv2.RANSAC, RANSAC_REPROJ_PX, maxIters=2000, confidence=0.995)
-    if h is None or mask is None:
-        return Verification(0, len(good), 0.0, None)
-    inlier_idx = np.flatnonzero(mask.ravel())
-    inliers = len(inlier_idx)
-    quad = _plausible(h, *ref_size)
-    if inliers < MIN_INLIERS or quad is None:
-        return Verification(inliers, len(good), 0.0, None)
-    hull = cv2.convexHull(src[inlier_idx].reshape(-1, 2))
-    coverage = min(1.0, float(cv2.contourArea(hull) / max(1.0, ref_size[0] * ref_size[1])))
-    qw, qh = query_size
+def verify(query: LocalFeatureSet, ref: LocalFeatureSet) -> Verification:
+    """Match a reference's features against a query's and locate the reference in the query."""
+    fit = fit_homography(ref, query, ratio=RATIO, reproj_threshold=RANSAC_REPROJ_PX, min_matches=MIN_MATCHES)
+    if fit.homography is None:
+        return Verification(0, fit.matches, 0.0, None)
+    quad = _plausible(fit.homography, *ref.image_size)
+    if fit.inliers < MIN_INLIERS or quad is None:
+        return Verification(fit.inliers, fit.matches, 0.0, None)
+    hull = cv2.convexHull(fit.inlier_points.astype(np.float32))
+    ref_w, ref_h = ref.image_size
+    coverage = min(1.0, float(cv2.contourArea(hull) / max(1.0, ref_w * ref_h)))
+    qw, qh = query.image_size
     x0, y0 = np.clip(quad.min(axis=0), 0, [qw, qh])
     x1, y1 = np.clip(quad.max(axis=0), 0, [qw, qh])
     if x1 - x0 < 2 or y1 - y0 < 2:
-        return Verification(inliers, len(good), coverage, None)
+        return Verification(fit.inliers, fit.matches, coverage, None)
     bbox = [int(x0), int(y0), int(round(x1 - x0)), int(round(y1 - y0))]
-    return Verification(inliers, len(good), min(1.0, coverage), bbox)
+    return Verification(fit.inliers, fit.matches, coverage, bbox)

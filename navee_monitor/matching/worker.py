@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 
 from navee_monitor.alerts.evidence import write_thumbnail
 from navee_monitor.errors import ImageError, NaveeError
@@ -164,7 +163,3 @@ def _attempts(session, image_id: int) -> int:
 
     row = session.get(WebImageRow, image_id)
     return row.attempts if row else MAX_ATTEMPTS
-
-
-def evidence_path(settings: Settings, rel: str | None) -> Path | None:
-    return settings.data_dir / rel if rel else None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
@@ -37,13 +35,6 @@ def default_report_path(settings: Settings, fmt: str, now: datetime) -> Path:
 
 def write_atomically(path: Path, text: str) -> None:
     """Write so that a reader (a mailer, a web server) never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from navee_monitor.fileio import write_atomically as write_bytes
+
+    write_bytes(path, text.encode("utf-8"), mode=0o644)

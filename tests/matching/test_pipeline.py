@@ -19,7 +19,7 @@ from navee_monitor.store import crawl as crawl_store
 from navee_monitor.store.db import session_scope
 from navee_monitor.store.models import AlertEventRow, AlertRow, AllowRuleRow, ReferenceRow, WebImageRow
 from tests.helpers.http import Response
-from tests.matching.conftest import modified_copies, rgb
+from tests.matching.conftest import modified_copies
 
 
 def _jpeg_bytes(image) -> bytes:

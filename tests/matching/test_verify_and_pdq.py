@@ -20,7 +20,7 @@ def _rgb(path, side=640):
 def _verify(query, ref):
     q = extract_local_features(query, 2000)
     r = extract_local_features(ref, 1000)
-    return verify(q.keypoints, q.descriptors, q.image_size, r.keypoints, r.descriptors, r.image_size)
+    return verify(q, r)
 
 
 def test_pasted_copies_are_located_with_their_bbox():
@@ -72,7 +72,8 @@ def test_score_is_monotonic_and_bounded():
 
 @pytest.mark.parametrize("n", [0, 3])
 def test_verify_with_too_few_features_finds_nothing(n):
-    xy = np.zeros((n, 2), np.float32)
-    d = np.zeros((n, 32), np.uint8)
-    v = verify(xy, d, (10, 10), xy, d, (10, 10))
+    from navee_monitor.descriptors import LocalFeatureSet
+
+    feats = LocalFeatureSet(np.zeros((n, 2), np.float32), np.zeros((n, 32), np.uint8), (10, 10))
+    v = verify(feats, feats)
     assert not v.found and v.inliers == 0
