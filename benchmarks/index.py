@@ -2,7 +2,7 @@
 
     python benchmarks/index.py --n 100000            # table on stdout
     python benchmarks/index.py --n 1000000 --json    # one JSON object keyed by implementation
-    python benchmarks/index.py --n 100000 --sweep    # recall/latency of bits x tables x probes
+    python benchmarks/index.py --n 100000 --sweep    # recall/latency of code length x candidates
 
 Data: synthetic clustered unit vectors standing in for whitened CNN
 embeddings of a reference collection — clusters of related works (Zipf-like
@@ -188,17 +188,20 @@ def measure(kind: str, settings: IndexSettings, keys, data, queries, truth, qtyp
     return row
 
 
-def sweep(data, keys, queries, truth, args) -> None:
-    """Recall and latency of hash configurations (probes varied on one built index)."""
+def sweep(data, keys, queries, truth, qtype, exact_p50) -> None:
+    """Recall and latency of code lengths x candidates (candidates varied on one built index)."""
     for kind in ("lsh", "itq"):
         for bits, tables in [(16, 16), (16, 32)]:  # 256 and 512-bit codes, Hamming ranking
             index = build_index(IndexSettings(kind=kind, bits=bits, tables=tables), MODEL, data.shape[1])
             index.add(keys, data)
-            for candidates in (1000, 2000, 4000, 8000):
+            for candidates in (1500, 2000, 3000, 4000, 8000):
                 index.candidates = candidates
-                found, times = time_single(index, queries[:100])
-                rec = recall_at(truth[:100], found).mean()
-                print(f"{kind} hamming {bits * tables} bits candidates={candidates:5d}  recall@10={rec:.3f}  p50={np.percentile(times, 50):6.2f} ms", flush=True)
+                found, times = time_single(index, queries)
+                rec = recall_at(truth, found)
+                kinds = " / ".join(f"{rec[qtype == t].mean():.3f}" for t in ("copy", "related", "real") if (qtype == t).any())
+                p50 = np.percentile(times, 50)
+                print(f"{kind} hamming {bits * tables} bits candidates={candidates:5d}  recall@10={rec.mean():.3f} "
+                      f"({kinds})  p50={p50:6.2f} ms  speed-up {exact_p50 / p50:.0f}x", flush=True)
             del index
             gc.collect()
 
@@ -262,10 +265,12 @@ def main() -> int:
     exact = build_index(IndexSettings(kind="exact"), MODEL, args.dim)
     exact.add(keys, data)
     truth = exact.query_batch(queries, 10)
-    del exact
     if args.sweep:
-        sweep(data, keys, queries, truth, args)
+        _, times = time_single(exact, queries[: args.exact_queries])
+        del exact
+        sweep(data, keys, queries, truth, qtype, float(np.percentile(times, 50)))
         return 0
+    del exact
 
     overrides = dict(item.split("=", 1) for item in args.set)
     results: dict[str, dict] = {}

@@ -104,7 +104,7 @@ class IndexSettings(_Frozen):
     #: defaults chosen by benchmarks/index.py (BENCHMARKS.md, "Vector index")
     kind: Literal["lsh", "itq", "exact", "faiss"] = "itq"
     bits: int = Field(default=16, ge=1, le=64)
-    tables: int = Field(default=16, ge=1)
+    tables: int = Field(default=32, ge=1)
     #: lsh/itq candidates: "hamming" ranks every reference by the Hamming distance of its
     #: tables*bits code; "buckets" visits the home bucket + ``probes`` more per table
     search: Literal["hamming", "buckets"] = "hamming"

@@ -163,109 +163,135 @@ class CodeTables:
 
 
 # -- packed codes and Hamming ranking ---------------------------------------------------
-#: rows XOR-ed and popcounted per step of a Hamming scan (stays in the CPU caches)
-SCAN_ROWS = 65536
+def code_bytes(n_bits: int) -> int:
+    """Bytes of one packed code: whole 64-bit words (FAISS has fast Hamming kernels for 8/16/32/64 bytes)."""
+    return 8 * -(-int(n_bits) // 64)
 
 
 def pack_codes(projections: np.ndarray) -> np.ndarray:
-    """(n, B) projections -> (W, n) uint64 words, bit b of the code = projection b > 0.
+    """(n, B) projections -> (n, code_bytes(B)) uint8: bit b of the code = projection b > 0.
 
-    Word-major: the Hamming scan then reads each word of every row contiguously.
+    Little-endian bit order inside each byte, zero padding up to whole words.
     """
     n, n_bits = projections.shape
-    n_words = -(-n_bits // 64)
     packed = np.packbits(projections > 0, axis=1, bitorder="little")
-    padded = np.zeros((n, n_words * 8), dtype=np.uint8)
-    padded[:, : packed.shape[1]] = packed
-    return np.ascontiguousarray(padded.view("<u8").T)
+    out = np.zeros((n, code_bytes(n_bits)), dtype=np.uint8)
+    out[:, : packed.shape[1]] = packed
+    return out
 
 
 def popcount_distance(codes: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """(W, m) codes, (W, m) or (W,) query words -> (m,) uint16 Hamming distances."""
-    q = query if query.ndim == 2 else query[:, None]
-    return np.bitwise_count(codes ^ q).sum(axis=0, dtype=np.uint16)
+    """(m, B) codes, (m, B) or (B,) query codes -> (m,) Hamming distances."""
+    return np.bitwise_count(codes ^ query).sum(axis=-1, dtype=np.uint16)
 
 
-def nearest_rows(distances: np.ndarray, count: int) -> np.ndarray:
-    """Sorted rows of the ``count`` smallest distances (ties at the cut-off: lowest rows first).
+def hamming_knn(queries: np.ndarray, codes: np.ndarray, count: int, alive: np.ndarray | None = None):
+    """(Q, B) query codes against (n, B) codes -> (distances, rows), each (Q, min(count, n)).
 
-    A histogram of the (small integer) distances gives the cut-off: cheaper than
-    a partial sort of a million entries, and deterministic.
+    FAISS's counting Hamming k-NN (``hammings_knn_mc``): one pass over the
+    codes with a popcount kernel and a histogram of distances per query, so the
+    cost hardly grows with ``count`` (a heap would). Nearest first, ties by
+    lowest row; ``alive`` (bool per row) leaves dead rows out (row -1 when fewer
+    than ``count`` are left).
     """
-    if count >= len(distances):
-        return np.arange(len(distances), dtype=np.int64)
-    histogram = np.bincount(distances)
-    cutoff = int(np.searchsorted(np.cumsum(histogram), count))
-    below = np.flatnonzero(distances < cutoff)
-    tied = np.flatnonzero(distances == cutoff)[: count - len(below)]
-    return np.union1d(below, tied)
+    import faiss  # imported here: the rest of the module (buckets, packing) is plain numpy
+
+    n, n_bytes = codes.shape
+    count = min(int(count), n)
+    distances = np.empty((len(queries), count), dtype=np.int32)
+    rows = np.empty((len(queries), count), dtype=np.int64)
+    if count == 0 or len(queries) == 0:
+        return distances, rows
+    selector = None
+    if alive is not None:
+        bitmap = np.packbits(alive, bitorder="little")
+        selector = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bitmap))
+    # one OpenMP thread (process-wide, as the FAISS HNSW index sets it): the scan
+    # parallelises over queries only, and idle OpenMP threads spin-wait — with
+    # the CNN busy on the other core a single query took 123 ms instead of 5
+    if faiss.omp_get_max_threads() != 1:
+        faiss.omp_set_num_threads(1)
+    queries = np.ascontiguousarray(queries, dtype=np.uint8)
+    codes = np.ascontiguousarray(codes)  # a no-op for the stored arrays (mapped ones included)
+    faiss.hammings_knn_mc(
+        faiss.swig_ptr(queries), faiss.swig_ptr(codes), len(queries), n, count, n_bytes,
+        faiss.swig_ptr(distances), faiss.swig_ptr(rows), selector,
+    )
+    return distances, rows
 
 
 class PackedCodes:
-    """The full L*K-bit code of every row, packed in uint64 words (8 bytes per 64 bits).
+    """The full L*K-bit code of every row, packed row-major (``code_bytes`` bytes a row).
 
-    A memory-mapped base of shape (W, n) plus an in-memory tail of one growable
-    array per word, so adding rows after a load never copies the mapped part.
+    A memory-mapped base of shape (n, B) plus an in-memory growable tail, so
+    adding rows after a load never copies the mapped part.
     """
 
     def __init__(self, n_bits: int):
         from navee_monitor.index.store import _Growable  # store imports nothing of ours
 
         self.n_bits = int(n_bits)
-        self.n_words = -(-self.n_bits // 64)
-        self.base = np.empty((self.n_words, 0), dtype=np.uint64)
-        self._tail = [_Growable((), np.uint64) for _ in range(self.n_words)]
+        self.n_bytes = code_bytes(self.n_bits)
+        self.base = np.empty((0, self.n_bytes), dtype=np.uint8)
+        self._tail = _Growable((self.n_bytes,), np.uint8)
 
     def __len__(self) -> int:
-        return self.base.shape[1] + self._tail[0].n
+        return len(self.base) + self._tail.n
 
-    def append(self, words: np.ndarray) -> None:
-        for w in range(self.n_words):
-            self._tail[w].extend(words[w])
+    def append(self, codes: np.ndarray) -> None:
+        self._tail.extend(codes)
 
     def _parts(self):
-        """(first row, sequence of W word arrays) of the base and the tail (no copies)."""
+        """(first row, (m, B) array) of the base and the tail (no copies)."""
         yield 0, self.base
-        if self._tail[0].n:
-            yield self.base.shape[1], [t.view for t in self._tail]
+        if self._tail.n:
+            yield len(self.base), self._tail.view
 
-    def distances(self, query: np.ndarray, alive: np.ndarray | None = None) -> np.ndarray:
-        """Hamming distance of ``query`` (W,) to every row; dead rows get the maximum."""
-        out = np.empty(len(self), dtype=np.uint16)
-        xor = np.empty(SCAN_ROWS, dtype=np.uint64)
-        ones = np.empty(SCAN_ROWS, dtype=np.uint8)
+    def nearest(self, queries: np.ndarray, count: int, alive: np.ndarray | None = None) -> list[np.ndarray]:
+        """Per query, the sorted rows of the ``count`` nearest live codes (ties: lowest rows)."""
+        found_d, found_r = [], []
         for offset, part in self._parts():
-            length = len(part[0]) if len(part) else 0
-            for start in range(0, length, SCAN_ROWS):
-                stop = min(start + SCAN_ROWS, length)
-                m = stop - start
-                acc = out[offset + start : offset + stop]
-                acc[:] = 0
-                for w in range(self.n_words):
-                    np.bitwise_xor(part[w][start:stop], query[w], out=xor[:m])
-                    np.bitwise_count(xor[:m], out=ones[:m])
-                    np.add(acc, ones[:m], out=acc)
-        if alive is not None:
-            out[~alive] = np.iinfo(np.uint16).max
+            if len(part):
+                d, r = hamming_knn(queries, part, count, None if alive is None else alive[offset : offset + len(part)])
+                found_d.append(d)
+                found_r.append(np.where(r >= 0, r + offset, -1))
+        if not found_r:
+            return [np.empty(0, dtype=np.int64) for _ in range(len(queries))]
+        distances, rows = np.concatenate(found_d, axis=1), np.concatenate(found_r, axis=1)
+        out = []
+        for d, r in zip(distances, rows, strict=True):
+            d, r = d[r >= 0], r[r >= 0]
+            if len(found_r) > 1:  # base and tail: keep the best ``count`` of both
+                r = r[np.lexsort((r, d))[:count]]
+            out.append(np.sort(r))
         return out
 
     def take(self, rows: np.ndarray) -> np.ndarray:
-        """(W, len(rows)) codes of ``rows``."""
-        nb = self.base.shape[1]
-        out = np.empty((self.n_words, len(rows)), dtype=np.uint64)
+        """(len(rows), B) codes of ``rows``."""
+        nb = len(self.base)
+        out = np.empty((len(rows), self.n_bytes), dtype=np.uint8)
         in_base = rows < nb
-        out[:, in_base] = self.base[:, rows[in_base]]
+        out[in_base] = self.base[rows[in_base]]
         if not in_base.all():
-            for w, tail in enumerate(self._tail):
-                out[w, ~in_base] = tail.view[rows[~in_base] - nb]
+            out[~in_base] = self._tail.view[rows[~in_base] - nb]
         return out
 
     def compacted(self, alive: np.ndarray) -> np.ndarray:
-        blocks = []
-        for off, part in self._parts():
-            length = len(part[0]) if len(part) else 0
-            blocks.append(np.stack([word[alive[off : off + length]] for word in part]) if length else self.base[:, :0])
-        return np.concatenate(blocks, axis=1)
+        return np.concatenate([part[alive[off : off + len(part)]] for off, part in self._parts()])
+
+    def load_base(self, array: np.ndarray) -> bool:
+        """Use a stored (n, B) uint8 array as the base; False when it is not one.
+
+        Indexes saved before the row-major layout hold (W, n) little-endian
+        uint64 words: the same bytes once transposed, converted in memory here
+        (mapped again from the next save).
+        """
+        if array.dtype == np.uint64 and array.ndim == 2 and array.shape[0] == self.n_bytes // 8:
+            array = np.ascontiguousarray(array.T).view(np.uint8)
+        if array.dtype != np.uint8 or array.ndim != 2 or array.shape[1] != self.n_bytes:
+            return False
+        self.base = array
+        return True
 
     def nbytes(self) -> int:
-        return self.base.nbytes + sum(t.nbytes for t in self._tail)
+        return self.base.nbytes + self._tail.nbytes

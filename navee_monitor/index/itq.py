@@ -123,7 +123,7 @@ class ITQIndex(HashIndex):
         model_version: str,
         dim: int,
         bits: int = 16,
-        tables: int = 16,
+        tables: int = 32,
         probes: int = 16,
         seed: int = 0,
         min_train: int = 1000,

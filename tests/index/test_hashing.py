@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from navee_monitor.index import ITQIndex, LSHIndex
-from navee_monitor.index.hashing import CodeTables, PackedCodes, encode, nearest_rows, pack_codes, popcount_distance, probe_codes
+from navee_monitor.index.hashing import CodeTables, PackedCodes, encode, hamming_knn, pack_codes, popcount_distance, probe_codes
 from navee_monitor.index.itq import ITQModel, learn_rotation, quantization_error, random_rotation
 from navee_monitor.index.lsh import random_hyperplanes
 from tests.index.conftest import MODEL, clustered, near_copies
@@ -82,31 +82,48 @@ def test_itq_answers_exactly_until_it_has_enough_vectors_then_learns(data):
 
 def test_packed_codes_and_popcount_distance_match_a_bit_by_bit_count():
     rng = np.random.default_rng(0)
-    z = rng.standard_normal((50, 100)).astype(np.float32)  # 100 bits -> 2 words, padded
-    words = pack_codes(z)
-    assert words.shape == (2, 50) and words.dtype == np.uint64
-    assert int(words[0, 0]) & 1 == int(z[0, 0] > 0)  # bit b of the code is projection b
+    z = rng.standard_normal((50, 100)).astype(np.float32)  # 100 bits -> 16 bytes, padded
+    codes = pack_codes(z)
+    assert codes.shape == (50, 16) and codes.dtype == np.uint8
+    assert int(codes[0, 0]) & 1 == int(z[0, 0] > 0)  # bit b of the code is projection b
+    assert not codes[:, 13:].any()  # padding
     expected = ((z > 0) != (z[7] > 0)).sum(axis=1)
-    assert popcount_distance(words, words[:, 7]).tolist() == expected.tolist()
+    assert popcount_distance(codes, codes[7]).tolist() == expected.tolist()
     store = PackedCodes(100)
-    store.append(words[:, :30])
-    store.base, tail = words[:, :20], words[:, 20:]  # as after a load: mapped base + tail
-    store._tail = PackedCodes(100)._tail
-    store.append(tail)
-    assert store.distances(words[:, 7]).tolist() == expected.tolist()
-    assert (store.take(np.array([3, 25, 49])) == words[:, [3, 25, 49]]).all()
+    assert store.load_base(codes[:20])  # as after a load: mapped base + tail
+    store.append(codes[20:])
+    assert len(store) == 50
+    assert (store.take(np.array([3, 25, 49])) == codes[[3, 25, 49]]).all()
     alive = np.ones(50, dtype=bool)
-    alive[7] = False
-    assert store.distances(words[:, 7], alive)[7] == np.iinfo(np.uint16).max
-    assert (store.compacted(alive) == words[:, alive]).all()
+    alive[[7, 30]] = False
+    assert (store.compacted(alive) == codes[alive]).all()
+    # the nearest codes of row 7, across base and tail, dead rows left out
+    ranked = np.lexsort((np.arange(50), expected))
+    assert store.nearest(codes[7:8], 10)[0].tolist() == sorted(ranked[:10].tolist())
+    live_ranked = [r for r in ranked if alive[r]]
+    assert store.nearest(codes[7:8], 10, alive)[0].tolist() == sorted(live_ranked[:10])
+    assert store.nearest(codes[7:8], 99, alive)[0].tolist() == np.flatnonzero(alive).tolist()
 
 
-def test_nearest_rows_takes_the_smallest_distances_lowest_rows_first_on_ties():
-    d = np.array([5, 1, 3, 3, 9, 0, 3], dtype=np.uint16)
-    assert nearest_rows(d, 2).tolist() == [1, 5]
-    assert nearest_rows(d, 3).tolist() == [1, 2, 5]  # three 3s tie: the first one
-    assert nearest_rows(d, 5).tolist() == [1, 2, 3, 5, 6]
-    assert nearest_rows(d, 99).tolist() == list(range(7))
+def test_packed_codes_read_the_word_major_layout_of_older_index_files():
+    rng = np.random.default_rng(1)
+    codes = pack_codes(rng.standard_normal((30, 256)))
+    old_layout = np.ascontiguousarray(codes.view("<u8").T)  # (4, 30) uint64, as saved before
+    store = PackedCodes(256)
+    assert store.load_base(old_layout)
+    assert (store.base == codes).all()
+    assert not PackedCodes(512).load_base(old_layout)  # another code length: refused
+
+
+def test_hamming_knn_takes_the_smallest_distances_lowest_rows_first_on_ties():
+    # codes whose distance to the all-zero query is the number of set bits
+    ones = np.array([5, 1, 3, 3, 9, 0, 3])
+    codes = pack_codes(np.arange(64)[None, :] < ones[:, None])
+    query = np.zeros((1, 8), dtype=np.uint8)
+    for count, rows in ((2, [5, 1]), (3, [5, 1, 2]), (5, [5, 1, 2, 3, 6])):
+        distances, found = hamming_knn(query, codes, count)
+        assert found[0].tolist() == rows and distances[0].tolist() == ones[rows].tolist()
+    assert sorted(hamming_knn(query, codes, 99)[1][0].tolist()) == list(range(7))
 
 
 def test_random_hyperplanes_are_orthogonal_within_each_block():
@@ -142,8 +159,8 @@ def test_hamming_ranking_beats_fewer_candidates_and_caps_bucket_candidates():
         assert len(mine) == 50 < len(np.unique(rows[qids == q]))
         # the kept rows are the bucket rows nearest in Hamming distance
         all_rows = np.unique(rows[qids == q])
-        d_all = np.sort(popcount_distance(capped.codes.take(all_rows), words[:, q]))
-        assert popcount_distance(capped.codes.take(mine), words[:, q]).max() <= d_all[49]
+        d_all = np.sort(popcount_distance(capped.codes.take(all_rows), words[q]))
+        assert popcount_distance(capped.codes.take(mine), words[q]).max() <= d_all[49]
 
 
 def test_joint_itq_learns_one_orthonormal_code_without_repeated_directions():
