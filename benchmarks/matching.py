@@ -7,7 +7,9 @@ modified copies of references, half photographs and other artworks) are
 decoded from JPEG bytes and matched in batches of ``matching.batch_size``,
 exactly as the matching worker does. Prints images/s (wall clock), CPU
 milliseconds per image, the time per stage, and the machine's load average
-(the figure is only meaningful on an otherwise idle machine).
+(the figure is only meaningful on an otherwise idle machine). Stage times are
+summed over the matcher's worker threads (``matching.workers``): the stages
+overlap, so they add up to more than the wall-clock time.
 
     python benchmarks/matching.py [--references 300] [--queries 200] [--json]
 """
@@ -82,6 +84,7 @@ def main() -> int:
         "images_per_s": round(n / wall, 2), "cpu_ms_per_image": round(1000 * cpu / n, 1),
         "stage_s": {"decode": round(decode_s, 2), **{k: round(v, 2) for k, v in matcher.timings.items()}},
         "matches": alerts, "crops": settings.detector.enabled,
+        "workers": settings.matching.workers, "embedding_runtime": settings.embedding.runtime,
     }
     if args.json:
         print(json.dumps(result, indent=2))

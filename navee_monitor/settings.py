@@ -96,8 +96,11 @@ class EmbeddingSettings(_Frozen):
     dim: int = Field(default=256, ge=0)
     #: eigenvalue shrinkage towards their mean when fitting the whitening (0 = plain PCA-whitening)
     whitening_shrinkage: float = Field(default=0.1, ge=0, le=1)
-    #: TensorFlow intra-op threads (0 = all cores)
+    #: TensorFlow intra-op threads / TFLite threads (0 = all cores)
     threads: int = Field(default=0, ge=0)
+    #: tflite: the Keras graph converted once to TFLite (XNNPACK; same descriptors, ~3x less CPU);
+    #: keras: TensorFlow itself. Trained artifacts (``model_path``) always run on Keras.
+    runtime: Literal["tflite", "keras"] = "tflite"
 
 
 class IndexSettings(_Frozen):
@@ -169,6 +172,9 @@ class MatchingSettings(_Frozen):
     pdq_max_distance: int = Field(default=31, ge=0, le=256)
     batch_size: int = Field(default=32, ge=1)
     max_keypoints: int = Field(default=1000, ge=50)
+    #: threads for the per-image work (region proposals, PDQ, verification) while the
+    #: calling thread embeds; 0 = one per core, 1 = all in the calling thread
+    workers: int = Field(default=0, ge=0)
 
 
 class CrawlerSettings(_Frozen):
@@ -328,6 +334,14 @@ class TrainingSettings(_Frozen):
     #: share of the images held out for validation
     validation_fraction: float = Field(default=0.1, ge=0, lt=1)
     seed: int = 0
+    #: ssl views: strong (two strong augmentations are a pair) | copy (the clean image paired with a
+    #: copy edit: small crop, pasted into another training photo, collage tile, screenshot, caption;
+    #: needs cached views)
+    views: Literal["strong", "copy"] = "strong"
+    #: L2-SP strength: sum((w - w_start)^2) over trained weights that start pretrained (0 = off)
+    l2sp: float = Field(default=0.0, ge=0)
+    #: ssl: weight of the KoLeo entropy regulariser (SSCD; 0 = off)
+    koleo: float = Field(default=0.0, ge=0)
 
 
 class Settings(_Frozen):

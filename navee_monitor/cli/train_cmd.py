@@ -42,6 +42,11 @@ def register(sub) -> None:
     p.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimiser steps in all")
     p.add_argument("--cache-views", type=int, metavar="N",
                    help="ssl: cache N strong views per image through the frozen layers (much faster on CPU)")
+    p.add_argument("--views", choices=["strong", "copy"],
+                   help="ssl pairs: two strong views (default) or the clean image and a copy edit of it "
+                        "(crop, pasted into another photo, collage, screenshot, caption; needs --cache-views)")
+    p.add_argument("--l2sp", type=float, metavar="W", help="L2-SP strength: keep weights near the pretrained ones")
+    p.add_argument("--koleo", type=float, metavar="W", help="ssl: KoLeo regulariser weight")
     p.add_argument("--seed", type=int)
     p.add_argument("--hparams", action="store_true",
                    help="grid over units, dropout, optimizer logged with TensorBoard HParams; keeps the best")
@@ -61,12 +66,15 @@ def train_cmd(ctx: AppContext) -> int:
         value = getattr(a, name)
         if value is not None and value < (0 if name in ("max_steps", "cache_views") else 1):
             raise UsageError(f"--{name.replace('_', '-')} must be positive")
+    for name in ("l2sp", "koleo"):
+        if getattr(a, name) is not None and getattr(a, name) < 0:
+            raise UsageError(f"--{name} must not be negative")
     if a.cache_views is not None and a.cache_views == 1:
         raise UsageError("--cache-views needs at least 2 views per image (a positive pair)")
     opts = TrainOptions.from_settings(
         settings, objective=a.objective, backbone=a.backbone, trainable_layers=a.trainable_layers,
         image_size=a.image_size, epochs=a.epochs, batch_size=a.batch_size, learning_rate=a.learning_rate,
-        max_steps=a.max_steps, cache_views=a.cache_views, seed=a.seed)
+        max_steps=a.max_steps, cache_views=a.cache_views, seed=a.seed, views=a.views, l2sp=a.l2sp, koleo=a.koleo)
     if a.labels_csv and not a.folder:
         raise UsageError("--labels-csv goes with --folder")
     if a.folder:

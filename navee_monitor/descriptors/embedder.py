@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from navee_monitor.descriptors.base import Embedder
 from navee_monitor.errors import ModelError
 from navee_monitor.settings import EmbeddingSettings, Settings
 
@@ -74,6 +75,17 @@ def weights_digest(model: keras.Model) -> str:
     return digest.hexdigest()
 
 
+def square_batch(images: Sequence[np.ndarray], size: int) -> np.ndarray:
+    """RGB uint8 images resized to ``size`` x ``size`` -> float32 (n, size, size, 3) in [0, 255]."""
+    out = np.empty((len(images), size, size, 3), dtype=np.float32)
+    for i, im in enumerate(images):
+        if im.ndim != 3 or im.shape[2] != 3 or im.dtype != np.uint8:
+            raise ValueError(f"expected RGB uint8 images (H, W, 3), got {im.dtype} {im.shape}")
+        shrinking = im.shape[0] * im.shape[1] > size * size
+        out[i] = cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+    return out
+
+
 class KerasEmbedder:
     """Batched GeM/avg/max descriptors of a Keras feature-map model (Embedder protocol)."""
 
@@ -108,18 +120,16 @@ class KerasEmbedder:
                     x = tf.reduce_mean(x, axis=[1, 2])
             return tf.math.l2_normalize(x, axis=1)
 
-        self._describe = _describe
+        #: the whole descriptor graph, preprocessing to L2-normalised vector (what TFLite converts)
+        self.describe_function = _describe
+
+    def describe_batch(self, batch: np.ndarray) -> np.ndarray:
+        """float32 (n, size, size, 3) in [0, 255] -> float32 (n, dim)."""
+        return self.describe_function(tf.constant(batch)).numpy()
 
     def prepare(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """RGB uint8 images -> float32 (n, size, size, 3) in [0, 255]."""
-        s = self.image_size
-        out = np.empty((len(images), s, s, 3), dtype=np.float32)
-        for i, im in enumerate(images):
-            if im.ndim != 3 or im.shape[2] != 3 or im.dtype != np.uint8:
-                raise ValueError(f"expected RGB uint8 images (H, W, 3), got {im.dtype} {im.shape}")
-            shrinking = im.shape[0] * im.shape[1] > s * s
-            out[i] = cv2.resize(im, (s, s), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
-        return out
+        return square_batch(images, self.image_size)
 
     def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """float32 (n, dim), rows L2-normalised, computed ``batch_size`` images at a time."""
@@ -127,8 +137,7 @@ class KerasEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         chunks = []
         for start in range(0, len(images), self.batch_size):
-            batch = self.prepare(images[start: start + self.batch_size])
-            chunks.append(self._describe(tf.constant(batch)).numpy())
+            chunks.append(self.describe_batch(self.prepare(images[start: start + self.batch_size])))
         return np.concatenate(chunks).astype(np.float32, copy=False)
 
 
@@ -201,11 +210,22 @@ def build_backbone_embedder(emb: EmbeddingSettings, models_dir: Path, *, weights
     raise ModelError(f"embedding.backbone: unknown backbone '{emb.backbone}' (known: {', '.join(BACKBONES)})")
 
 
-def build_embedder(settings: Settings) -> KerasEmbedder:
-    model_path = settings.embedding.model_path
+def build_embedder(settings: Settings) -> Embedder:
+    """The configured embedder on the configured runtime (``embedding.runtime``)."""
+    emb = settings.embedding
+    model_path = emb.model_path
     if model_path and (Path(model_path).is_dir() or Path(model_path).name == "manifest.json"):
-        # an artifact of `navee-monitor train` (directory with manifest.json + weights)
+        # an artifact of `navee-monitor train` (directory with manifest.json + weights); Keras only
         from navee_monitor.training.artifact import load_embedder
 
         return load_embedder(model_path, settings)
-    return build_backbone_embedder(settings.embedding, settings.path("models"), threads=settings.embedding.threads)
+    embedder = build_backbone_embedder(emb, settings.path("models"), threads=emb.threads)
+    if emb.runtime == "keras":
+        return embedder
+    from navee_monitor.descriptors.tflite_runtime import tflite_embedder
+
+    try:
+        return tflite_embedder(embedder, settings.path("models"), threads=emb.threads)
+    except ModelError as exc:  # same descriptors either way: only slower
+        log.warning("%s; embedding with Keras instead", exc)
+        return embedder

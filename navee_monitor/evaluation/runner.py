@@ -209,6 +209,7 @@ def run_evaluation(
                 baseline.add_references([r.key for r in eval_set.references], refs)
             del refs
 
+            # (a trained model's artifact may carry its own calibrated score model: Matcher uses it)
             matcher = Matcher(eval_settings)
             outcomes, query_errors, seconds, matched = collect_predictions(
                 matcher, eval_set, eval_settings, baselines,
@@ -244,6 +245,8 @@ def _pipeline_facts(matcher, settings: Settings) -> dict:
     try:
         facts["model_version"] = matcher.model_version
         facts["references_indexed"] = len(matcher.catalog)
+        # the score model in use: the default one, or a trained model's own calibration
+        facts["score_model"] = {k: v for k, v in vars(matcher.score_model).items() if k != "pdq_max_distance"}
         facts["detector"] = bool(settings.detector.enabled and matcher.proposer is not None)
         # where the matching time goes (regions, embed, search, verify), for whoever tunes it
         facts["stage_seconds"] = {k: round(v, 2) for k, v in getattr(matcher, "timings", {}).items()}

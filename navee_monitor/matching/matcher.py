@@ -14,6 +14,11 @@ For a batch of images:
    also locates the copy inside the image (its bbox);
 6. one calibrated score (``scoring``), verdict ``match`` at or above
    ``matching.threshold``, ``candidate`` otherwise.
+
+Steps 1, 4 and 5 are per image and run on ``matching.workers`` threads
+(``navee_monitor.matching.parallel``) while the calling thread embeds the
+crops of the images already prepared, in the same batches as embedding them
+all at once; an image's result depends on that image only.
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from navee_monitor.matching import scoring
+from navee_monitor.matching.parallel import StageClock, parallel_map
 from navee_monitor.matching.verify import NOTHING, Verification, verify
 from navee_monitor.settings import Settings
 
@@ -56,6 +63,15 @@ class _Candidate:
     verification: Verification = NOTHING
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """An image's regions (0 = the whole image), their crops and its PDQ near-copies."""
+
+    regions: list
+    crops: list[np.ndarray]
+    pdq_near: list[tuple[str, int]]
+
+
 class Matcher:
     """Loads its models lazily; one instance per process is meant to be reused."""
 
@@ -64,12 +80,21 @@ class Matcher:
         self.m = settings.matching
         self._catalog = catalog
         self._proposer = proposer
-        self.score_model = score_model or scoring.ScoreModel(
-            **{**scoring.DEFAULT_MODEL.__dict__, "pdq_max_distance": self.m.pdq_max_distance}
-        )
+        self.score_model = score_model or self._configured_score_model(settings)
         self._features = None
         self._refdata = None
         self.timings: dict[str, float] = {}
+
+    @staticmethod
+    def _configured_score_model(settings: Settings) -> scoring.ScoreModel:
+        """The score model calibrated for the configured trained model (stored in its artifact),
+        else the default fitted for the ImageNet descriptor: the same model scores the same in
+        the daemon, ``check-url``, ``match`` and ``evaluate``."""
+        from navee_monitor.training.artifact import score_model_for
+
+        return score_model_for(settings) or scoring.ScoreModel(
+            **{**scoring.DEFAULT_MODEL.__dict__, "pdq_max_distance": settings.matching.pdq_max_distance}
+        )
 
     # ---- lazily built parts ---------------------------------------------------
     @property
@@ -116,49 +141,83 @@ class Matcher:
 
     # ---- matching ----------------------------------------------------------------
     def match(self, images: Sequence[np.ndarray]) -> list[list[MatchResult]]:
+        """Match a batch. The per-image work (region proposals, PDQ, verification) runs on
+        ``matching.workers`` threads while this thread embeds the crops: OpenCV, FAISS and TFLite
+        release the GIL, so the cores stay busy. Each image's result depends on that image
+        only, so the results are the same for any number of workers."""
         if not images:
             return []
         if len(self.catalog) == 0:
             return [[] for _ in images]
-        t0 = time.perf_counter()
-        regions, crops, owners = self._regions(images)
-        t1 = time.perf_counter()
-        vectors = self.catalog.describe(crops)
-        t2 = time.perf_counter()
-        hits = self.catalog.search(vectors, self.m.top_k)
-        t3 = time.perf_counter()
-        out = []
-        for i, image in enumerate(images):
-            idx = [j for j, o in enumerate(owners) if o == i]
-            out.append(self._decide(image, [regions[j] for j in idx], [crops[j] for j in idx], [hits[j] for j in idx]))
-        t4 = time.perf_counter()
-        for name, dt in (("regions", t1 - t0), ("embed", t2 - t1), ("search", t3 - t2), ("verify", t4 - t3)):
-            self.timings[name] = self.timings.get(name, 0.0) + dt
+        self._build_parts()
+        stages = StageClock()
+        with parallel_map(self.m.workers) as run:
+            prepared = run(lambda image: self._prepare(image, stages), images)
+            vectors = self._embed_as_ready(prepared, stages)
+            t = time.perf_counter()
+            hits = self.catalog.search(vectors, self.m.top_k)
+            stages.add("search", time.perf_counter() - t)
+            # region j of the batch belongs to the image whose prepared regions come j-th
+            per_image, start = [], 0
+            for p in prepared:
+                n = len(p.result().regions)
+                per_image.append(hits[start:start + n])
+                start += n
+            decided = run(lambda item: self._decide(*item, stages),
+                          [(image, p.result(), h) for image, p, h in zip(images, prepared, per_image)])
+            out = [d.result() for d in decided]
+        for name, seconds in stages.seconds.items():
+            self.timings[name] = self.timings.get(name, 0.0) + seconds
         return out
 
-    def _regions(self, images):
+    def _build_parts(self) -> None:
+        """Build the lazily loaded parts here, not in two worker threads at once."""
+        _ = self.proposer, self.features
+        self.refdata.pdq(self.catalog.embedder_version)
+
+    def _prepare(self, image: np.ndarray, stages: StageClock) -> _Prepared:
+        """What an image needs besides the CNN: its regions and crops, and the PDQ tier's answer."""
         from navee_monitor.detect.base import Region
         from navee_monitor.detect.proposer import crop_regions
 
-        regions, crops, owners = [], [], []
-        for i, image in enumerate(images):
-            h, w = image.shape[:2]
-            found = [Region(0, 0, w, h, 1.0, "full")]
-            if self.proposer is not None:
-                try:
-                    found += self.proposer.propose(image)[: self.settings.detector.max_crops]
-                except Exception:  # a detector failure must not lose the full-image match
-                    log.exception("region proposal failed; matching the whole image only")
-            # a print photographed at an angle is straightened before it is embedded
-            for r, crop in zip(found, crop_regions(image, found, rectify=True)):
-                regions.append(r)
-                crops.append(crop)
-                owners.append(i)
-        return regions, crops, owners
+        t = time.perf_counter()
+        h, w = image.shape[:2]
+        found = [Region(0, 0, w, h, 1.0, "full")]
+        if self.proposer is not None:
+            try:
+                found += self.proposer.propose(image)[: self.settings.detector.max_crops]
+            except Exception:  # a detector failure must not lose the full-image match
+                log.exception("region proposal failed; matching the whole image only")
+        # a print photographed at an angle is straightened before it is embedded
+        crops = crop_regions(image, found, rectify=True)
+        t1 = time.perf_counter()
+        near = self.refdata.pdq(self.catalog.embedder_version).near(image, self.m.pdq_max_distance)
+        stages.add("regions", t1 - t)
+        stages.add("pdq", time.perf_counter() - t1)
+        return _Prepared(found, crops, near)
 
-    def _decide(self, image, regions, crops, hits) -> list[MatchResult]:
+    def _embed_as_ready(self, prepared: list[Future], stages: StageClock) -> np.ndarray:
+        """Embed the crops in batches of ``embedding.batch_size`` as their images are
+        prepared (the same batches as embedding them all at once)."""
+        batch = self.settings.embedding.batch_size
+        crops: list[np.ndarray] = []
+        parts: list[np.ndarray] = []
+        done = 0
+        for i, p in enumerate(prepared):
+            crops.extend(p.result().crops)
+            last = i == len(prepared) - 1
+            while len(crops) - done >= batch or (last and done < len(crops)):
+                t = time.perf_counter()
+                parts.append(self.catalog.describe(crops[done:done + batch]))
+                stages.add("embed", time.perf_counter() - t)
+                done = min(len(crops), done + batch)
+        return np.concatenate(parts)
+
+    def _decide(self, image, prepared: _Prepared, hits, stages: StageClock) -> list[MatchResult]:
         from navee_monitor.detect.weighting import CropWeighting
 
+        t = time.perf_counter()
+        regions, crops = prepared.regions, prepared.crops
         weighting = CropWeighting.from_settings(self.settings.detector)
         candidates: dict[str, _Candidate] = {}
         for ri, (region, region_hits) in enumerate(zip(regions, hits)):
@@ -167,7 +226,7 @@ class Matcher:
                 c = candidates.get(key)
                 if c is None or weighted > c.cosine:
                     candidates[key] = _Candidate(key, weighted, cos, ri)
-        for key, dist in self.refdata.pdq(self.catalog.embedder_version).near(image, self.m.pdq_max_distance):
+        for key, dist in prepared.pdq_near:
             c = candidates.setdefault(key, _Candidate(key, 0.0, 0.0, 0))
             c.pdq_distance = dist
         ranked = sorted(candidates.values(), key=lambda c: (c.pdq_distance is None, -c.cosine))
@@ -190,6 +249,7 @@ class Matcher:
                 "pdq_distance": c.pdq_distance, "region": region.label,
             }))
         results.sort(key=lambda r: -r.score)
+        stages.add("verify", time.perf_counter() - t)
         return results
 
     def _verify(self, image, regions, crops, candidates: list[_Candidate]) -> None:

@@ -3,7 +3,8 @@
 Layout::
 
     <artifact>/
-      manifest.json        format version, spec, preprocessing, dims, sha256, data, metrics
+      manifest.json        format version, spec, preprocessing, dims, sha256, data, metrics,
+                           and (once calibrated) the matcher's score model for this descriptor
       model.weights.h5     weights of the whole trained network (backbone + head)
 
 The architecture is rebuilt from the manifest's spec (no pickled code, no
@@ -82,6 +83,53 @@ def read_manifest(path: Path) -> tuple[Path, dict]:
     return directory, manifest
 
 
+def write_score_model(path: Path, report: dict | None) -> dict:
+    """Store a calibration (:func:`navee_monitor.training.calibration.calibrate`'s report) in the
+    artifact's manifest as ``score_model`` (None removes it: the matcher's default again); returns
+    the manifest. The weights and their sha256 are untouched, so descriptors already computed with
+    the model stay valid."""
+    from navee_monitor.fileio import write_atomically
+
+    directory, manifest = read_manifest(path)
+    if report is None:
+        manifest.pop("score_model", None)
+    else:
+        model = report["model"]
+        missing = {"bias", "w_cosine", "w_inliers", "w_coverage"} - set(model)
+        if missing:
+            raise ModelError(f"score model without {', '.join(sorted(missing))}")
+        manifest["score_model"] = {**{k: float(model[k]) for k in ("bias", "w_cosine", "w_inliers", "w_coverage")},
+                                   "calibration": {k: v for k, v in report.items() if k != "model"}}
+    write_atomically(directory / MANIFEST, json.dumps(manifest, indent=2, default=float).encode("utf-8"))
+    return manifest
+
+
+def score_model_of(manifest: dict, pdq_max_distance: int):
+    """The artifact's calibrated :class:`~navee_monitor.matching.scoring.ScoreModel`, or None."""
+    from navee_monitor.matching.scoring import ScoreModel
+
+    sm = manifest.get("score_model")
+    if not sm:
+        return None
+    try:
+        return ScoreModel(bias=float(sm["bias"]), w_cosine=float(sm["w_cosine"]), w_inliers=float(sm["w_inliers"]),
+                          w_coverage=float(sm["w_coverage"]), pdq_max_distance=pdq_max_distance)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"model artifact: bad 'score_model' in its manifest ({exc})") from exc
+
+
+def score_model_for(settings: Settings):
+    """The score model calibrated for the configured trained model (``embedding.model_path``),
+    or None: the matcher's default, fitted for the ImageNet descriptor."""
+    path = settings.embedding.model_path
+    if not path:
+        return None
+    path = Path(path).expanduser()
+    if not (path.is_dir() or path.name == MANIFEST):
+        return None
+    return score_model_of(read_manifest(path)[1], settings.matching.pdq_max_distance)
+
+
 def load_networks(path: Path, models_dir: Path):
     """Rebuild the networks of an artifact and load its weights (checked against the manifest)."""
     from navee_monitor.training.models import ModelSpec, build_networks
@@ -122,4 +170,6 @@ def load_embedder(path: str | Path, settings: Settings):
     embedder.model_version = (f"trained-{manifest['objective']}-{manifest['backbone']}-{sha}-"
                               f"{manifest['preprocessing_id']}")
     embedder.manifest = manifest
+    #: the matcher's score model calibrated for this descriptor (None: the default one)
+    embedder.score_model = score_model_of(manifest, settings.matching.pdq_max_distance)
     return embedder

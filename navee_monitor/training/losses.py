@@ -75,6 +75,17 @@ def nt_xent(view_a: tf.Tensor, view_b: tf.Tensor, temperature: float = 0.1) -> t
     return tf.reduce_mean(ce)
 
 
+def koleo(embeddings: tf.Tensor, eps: float = 1e-8) -> tf.Tensor:
+    """KoLeo entropy estimate (Sablayrolles et al.; SSCD's regulariser): ``-mean_i log(min_j!=i |z_i - z_j|)``
+    over L2-normalised rows. Minimising it spreads the descriptors over the sphere."""
+    z = tf.math.l2_normalize(tf.convert_to_tensor(embeddings, tf.float32), axis=1)
+    n = tf.shape(z)[0]
+    sim = tf.matmul(z, z, transpose_b=True) - 3.0 * tf.eye(n)  # never one's own neighbour
+    nearest = tf.reduce_max(sim, axis=1)
+    dist = tf.sqrt(tf.maximum(2.0 - 2.0 * nearest, 0.0) + eps)
+    return -tf.reduce_mean(tf.math.log(dist + eps))
+
+
 # ---- Keras loss callables ---------------------------------------------------------
 
 
@@ -88,15 +99,19 @@ def triplet_loss(margin: float = 0.2):
     return loss
 
 
-def ssl_loss(temperature: float = 0.1):
+def ssl_loss(temperature: float = 0.1, koleo_weight: float = 0.0):
     """``loss(y_true ignored, y_pred=(2B, d))``: the first B rows are view A, the last B view B.
 
-    The batch must reach the loss whole (``model.fit`` does not split it).
+    Plus ``koleo_weight`` x :func:`koleo` of each half (SSCD) when given. The batch must reach
+    the loss whole (``model.fit`` does not split it).
     """
 
     def loss(y_true, y_pred):
         half = tf.shape(y_pred)[0] // 2
-        return nt_xent(y_pred[:half], y_pred[half:], temperature)
+        value = nt_xent(y_pred[:half], y_pred[half:], temperature)
+        if koleo_weight:
+            value += koleo_weight * 0.5 * (koleo(y_pred[:half]) + koleo(y_pred[half:]))
+        return value
 
     loss.__name__ = "nt_xent"
     return loss

@@ -26,7 +26,7 @@ import numpy as np
 from navee_monitor.errors import UsageError
 from navee_monitor.settings import Settings
 from navee_monitor.training import losses
-from navee_monitor.training.augment import resize_square, strong_view
+from navee_monitor.training.augment import copy_view, resize_square, strong_view
 from navee_monitor.training.data import ImageBatches, TrainingData, split
 from navee_monitor.training.models import ModelSpec, Networks, build_networks, split_at_frozen
 
@@ -57,6 +57,15 @@ class TrainOptions:
     max_steps: int = 0
     #: ssl only: strong views cached per image (0 = stream and augment every step)
     cache_views: int = 0
+    #: ssl views: "strong" (two strong augmentations of an image are a pair) or "copy" (the image
+    #: as the embedder sees a reference, paired with a copy edit of it: a small crop, pasted into
+    #: another training photo, a collage tile, a screenshot, a caption; needs cache_views)
+    views: str = "strong"
+    #: L2-SP: strength of a penalty sum((w - w_start)^2) over the trained weights that start from
+    #: pretrained values (backbone layers; the projection when it starts as the identity); 0 = off
+    l2sp: float = 0.0
+    #: ssl only: weight of SSCD's KoLeo entropy regulariser (spreads the batch's descriptors); 0 = off
+    koleo: float = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides) -> TrainOptions:
@@ -99,17 +108,54 @@ def _loss(opts: TrainOptions):
         return keras.losses.BinaryCrossentropy(), [keras.metrics.BinaryAccuracy(name="accuracy")]
     if opts.objective == "triplet":
         return losses.triplet_loss(opts.triplet_margin), []
-    return losses.ssl_loss(opts.temperature), []
+    return losses.ssl_loss(opts.temperature, opts.koleo), []
+
+
+class L2SP(keras.regularizers.Regularizer):
+    """``strength * sum((w - start)^2)``: keeps a fine-tuned weight near its starting (pretrained) value."""
+
+    def __init__(self, start, strength: float):
+        self.start = np.asarray(start, np.float32)
+        self.strength = float(strength)
+
+    def __call__(self, x):
+        import tensorflow as tf
+
+        return self.strength * tf.reduce_sum(tf.square(x - self.start))
+
+    def get_config(self) -> dict:
+        return {"strength": self.strength}
+
+
+def apply_l2sp(networks: Networks, strength: float) -> int:
+    """Attach :class:`L2SP` to every trainable weight that starts from a meaningful value: the
+    backbone's (pretrained) and the projection when it starts as the identity. Returns how many."""
+    if strength <= 0:
+        return 0
+    weights = list(networks.backbone.trainable_weights)
+    try:
+        proj = networks.head.get_layer("projection")
+    except ValueError:
+        proj = None
+    if proj is not None and proj.kernel.shape[0] == proj.kernel.shape[1]:
+        weights.append(proj.kernel)  # identity start (models._head)
+    for w in weights:
+        w.regularizer = L2SP(w.numpy(), strength)
+    return len(weights)
 
 
 class CachedPairs(keras.utils.PyDataset):
-    """Batches of two different cached views of B images: (2B feature maps, zeros)."""
+    """Batches of two different cached views of B images: (2B feature maps, zeros).
 
-    def __init__(self, features: np.ndarray, batch_size: int, seed: int, shuffle: bool = True):
+    ``anchor_first``: view 0 (the clean image) is always one of the pair, the other a random edit."""
+
+    def __init__(self, features: np.ndarray, batch_size: int, seed: int, shuffle: bool = True,
+                 anchor_first: bool = False):
         super().__init__()
         self.features = features  # (n_images, n_views, h, w, c) float16
         self.batch_size = min(batch_size, len(features))
         self.seed, self.shuffle, self.epoch = seed, shuffle, 0
+        self.anchor_first = anchor_first
 
     def __len__(self) -> int:
         return max(1, len(self.features) // self.batch_size)
@@ -122,14 +168,51 @@ class CachedPairs(keras.utils.PyDataset):
         order = np.random.default_rng([self.seed, self.epoch if self.shuffle else 0]).permutation(len(self.features))
         idx = order[index * self.batch_size:(index + 1) * self.batch_size]
         v = self.features.shape[1]
-        a = rng.integers(0, v, len(idx))
-        b = (a + rng.integers(1, v, len(idx))) % v  # a different view of the same image
+        if self.anchor_first:
+            a = np.zeros(len(idx), np.int64)
+            b = rng.integers(1, v, len(idx))
+        else:
+            a = rng.integers(0, v, len(idx))
+            b = (a + rng.integers(1, v, len(idx))) % v  # a different view of the same image
         x = np.concatenate([self.features[idx, a], self.features[idx, b]]).astype(np.float32)
         return x, np.zeros((len(x), 1), np.float32)
 
 
-def cache_views(prefix: keras.Model, networks: Networks, data: ImageBatches, n_views: int) -> np.ndarray:
-    """Frozen-prefix outputs of ``n_views`` strong views of every readable image: (n, views, h, w, c) f16."""
+#: images kept (at most this side, px) as backgrounds and collage tiles of the copy views
+SURROUND_IMAGES, SURROUND_SIDE = 200, 400
+
+
+def surround_pool(data: ImageBatches, seed: int, n: int = SURROUND_IMAGES) -> list[np.ndarray]:
+    """Up to ``n`` of the data's own images, downscaled: what copy views paste an image into."""
+    import cv2
+
+    rng = np.random.default_rng([seed, 11])
+    pool = []
+    for i in rng.permutation(len(data.items))[: n]:
+        rgb = data._load(data.items[int(i)])
+        if rgb is None:
+            continue
+        s = SURROUND_SIDE / max(rgb.shape[:2])
+        pool.append(cv2.resize(rgb, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else rgb)
+    return pool
+
+
+def make_views(rgb: np.ndarray, rng: np.random.Generator, size: int, n_views: int, kind: str = "strong",
+               others: list[np.ndarray] | None = None) -> np.ndarray:
+    """``n_views`` training views of one image, (n, size, size, 3) uint8.
+
+    ``strong``: independent strong views; ``copy``: view 0 is the image as a reference is
+    embedded (squashed to size x size), the others copy edits of it."""
+    if kind == "strong":
+        return np.stack([strong_view(rgb, rng, size) for _ in range(n_views)])
+    if kind == "copy":
+        return np.stack([resize_square(rgb, size)] + [copy_view(rgb, rng, size, others) for _ in range(n_views - 1)])
+    raise UsageError(f"unknown view kind {kind!r} (strong or copy)")
+
+
+def cache_views(prefix: keras.Model, networks: Networks, data: ImageBatches, n_views: int, kind: str = "strong",
+                others: list[np.ndarray] | None = None) -> np.ndarray:
+    """Frozen-prefix outputs of ``n_views`` views of every readable image: (n, views, h, w, c) f16."""
     out = []
     size = networks.spec.image_size
     t0 = time.perf_counter()
@@ -138,7 +221,7 @@ def cache_views(prefix: keras.Model, networks: Networks, data: ImageBatches, n_v
         if rgb is None:
             continue
         rng = np.random.default_rng([data.seed, k])
-        views = np.stack([strong_view(rgb, rng, size) for _ in range(n_views)]).astype(np.float32)
+        views = make_views(rgb, rng, size, n_views, kind, others).astype(np.float32)
         out.append(prefix.predict_on_batch(networks.preprocess(views)).astype(np.float16))
         if (k + 1) % 100 == 0:
             log.info("cached views of %d/%d images (%.0f s)", k + 1, len(data.items), time.perf_counter() - t0)
@@ -179,13 +262,24 @@ def train(settings: Settings, data: TrainingData, opts: TrainOptions, out: Path,
     val_ds = (ImageBatches(val_items, seed=opts.seed + 1, augment=False, shuffle=False, **common)
               if len(val_items) >= 2 else None)
     model = networks.train_model
+    regularised = apply_l2sp(networks, opts.l2sp)
+    if regularised:
+        log.info("L2-SP (strength %g) on %d weight tensors", opts.l2sp, regularised)
+    if opts.views not in ("strong", "copy"):
+        raise UsageError(f"unknown view kind {opts.views!r} (strong or copy)")
+    if opts.views == "copy" and not opts.cache_views:
+        raise UsageError("copy views need cached views (--cache-views N, N >= 2)")
     if opts.cache_views:
         if opts.objective != "ssl":
             raise UsageError("--cache-views works with the ssl objective only")
         prefix, model = split_at_frozen(networks)
-        train_ds = CachedPairs(cache_views(prefix, networks, train_ds, opts.cache_views), opts.batch_size, opts.seed)
+        copy = opts.views == "copy"
+        others = surround_pool(train_ds, opts.seed) if copy else None
+        train_ds = CachedPairs(cache_views(prefix, networks, train_ds, opts.cache_views, opts.views, others),
+                               opts.batch_size, opts.seed, anchor_first=copy)
         if val_ds is not None:
-            val_ds = CachedPairs(cache_views(prefix, networks, val_ds, 2), opts.batch_size, opts.seed + 1, shuffle=False)
+            val_ds = CachedPairs(cache_views(prefix, networks, val_ds, 2, opts.views, others),
+                                 opts.batch_size, opts.seed + 1, shuffle=False, anchor_first=copy)
     model.compile(optimizer=_optimizer(opts.optimizer, opts.learning_rate), loss=loss, metrics=metrics)
     callbacks = [MaxSteps(opts.max_steps), *(extra_callbacks or [])]
     log_dir = log_dir or settings.path("training", "logs", f"{opts.objective}-{time.strftime('%Y%m%d-%H%M%S')}")

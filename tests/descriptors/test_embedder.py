@@ -99,8 +99,10 @@ def test_resnet50_with_a_local_weights_file(tmp_path, art):
     random_weights = build_backbone_embedder(settings.embedding, tmp_path / "models", weights=None)
     path = tmp_path / "resnet50_notop.weights.h5"
     random_weights.model.save_weights(str(path))
+    # Keras runtime: converting ResNet-50 to TFLite would add half a minute and 100 MB to this test
     settings = load_settings(None, environ={}, use_default_file=False, overrides={
-        "data_dir": str(tmp_path), "embedding": {"backbone": "resnet50", "weights": str(path), "batch_size": 2}})
+        "data_dir": str(tmp_path), "embedding": {"backbone": "resnet50", "weights": str(path), "batch_size": 2,
+                                                 "runtime": "keras"}})
     loaded = build_embedder(settings)
     assert loaded.dim == 2048 and loaded.model_version.startswith("resnet50-")
     assert loaded.model_version == random_weights.model_version  # same weights, same version

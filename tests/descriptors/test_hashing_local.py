@@ -115,3 +115,21 @@ def test_feature_cache_computes_once_and_survives_damage(tmp_path, images):
     assert len(calls) == 3 and len(again) == len(first)
     with pytest.raises(ValueError):
         cache.path("../../etc/passwd")
+
+
+def test_ratio_test_matches_are_the_bfmatchers(images):
+    """FAISS's exact binary search keeps exactly the matches OpenCV's BFMatcher + ratio test keeps."""
+    from navee_monitor.descriptors.local_features import ratio_test_matches
+
+    checked = 0
+    for i, art in enumerate(images[:4]):
+        ref = extract_local_features(art, 1000)
+        copy = _jpeg_roundtrip(cv2.resize(art, None, fx=0.7, fy=0.7, interpolation=cv2.INTER_AREA), 60)
+        for query in (extract_local_features(copy, 2000), extract_local_features(images[(i + 1) % 6], 2000)):
+            pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(ref.descriptors, query.descriptors, k=2)
+            good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < 0.8 * p[1].distance]
+            a_idx, b_idx = ratio_test_matches(ref.descriptors, query.descriptors, 0.8)
+            assert a_idx.tolist() == [m.queryIdx for m in good]
+            assert b_idx.tolist() == [m.trainIdx for m in good]
+            checked += len(good)
+    assert checked > 500  # the copies gave plenty of matches to compare

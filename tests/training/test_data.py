@@ -83,3 +83,41 @@ def test_strong_views_are_seeded_and_sized():
         assert out.dtype == np.uint8 and out.ndim == 3
         assert out.shape != rgb.shape or not np.array_equal(out, rgb), fn.__name__
     assert np.ptp(augment.grayscale(rgb).astype(int), axis=2).max() == 0
+
+
+def test_copy_views_cover_every_edit_are_seeded_and_sized():
+    from navee_monitor.evaluation.dataset import load_rgb
+
+    rgb, *others = [load_rgb(p, 256) for p in art_images(4)]
+    for edit in augment.COPY_EDITS:
+        a = augment.copy_view(rgb, np.random.default_rng(3), 96, others, edit=edit)
+        b = augment.copy_view(rgb, np.random.default_rng(3), 96, others, edit=edit)
+        assert a.shape == (96, 96, 3) and a.dtype == np.uint8, edit
+        np.testing.assert_array_equal(a, b)
+    # the surrounding edits put the artwork inside something bigger than itself
+    rng = np.random.default_rng(0)
+    for out in (augment.paste_in_scene(rgb, others[0], rng), augment.collage_tile(rgb, others, rng),
+                augment.screenshot(rgb, rng)):
+        assert out.dtype == np.uint8 and out.ndim == 3 and out.shape[0] >= 100 and out.shape[1] >= 100
+    assert augment.caption(rgb, rng).dtype == np.uint8
+    # without other images the surrounding edits are never drawn
+    rng = np.random.default_rng(1)
+    assert all(augment.copy_view(rgb, rng, 64).shape == (64, 64, 3) for _ in range(20))
+    with pytest.raises(ValueError, match="unknown copy edit"):
+        augment.copy_view(rgb, rng, 64, others, edit="nope")
+
+
+def test_copy_views_pair_the_clean_image_with_its_edits():
+    from navee_monitor.evaluation.dataset import load_rgb
+    from navee_monitor.training.train import CachedPairs, make_views
+
+    rgb, *others = [load_rgb(p, 256) for p in art_images(3)]
+    views = make_views(rgb, np.random.default_rng(0), 64, 4, "copy", others)
+    assert views.shape == (4, 64, 64, 3)
+    np.testing.assert_array_equal(views[0], augment.resize_square(rgb, 64))  # as a reference is embedded
+    assert not any(np.array_equal(views[0], v) for v in views[1:])
+    feats = np.arange(5 * 4, dtype=np.float16).reshape(5, 4, 1, 1, 1)  # image i, view v -> 4i + v
+    x, _ = CachedPairs(feats, 5, seed=0, anchor_first=True)[0]
+    first, second = x[:5].ravel(), x[5:].ravel()
+    assert np.all(first % 4 == 0)  # always the clean view
+    assert np.all(second % 4 != 0) and np.array_equal(first // 4, second // 4)  # an edit of the same image

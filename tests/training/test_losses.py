@@ -83,3 +83,15 @@ def test_nt_xent_prefers_matching_views_and_normalises():
     assert aligned < shuffled
     keras_loss = losses.ssl_loss(0.1)(None, tf.constant(np.concatenate([a, 3 * a])))
     assert float(keras_loss) == pytest.approx(aligned, rel=1e-5)
+
+
+def test_koleo_by_hand_and_in_the_ssl_loss():
+    square = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]], np.float32)
+    # every point's nearest neighbour is sqrt(2) away
+    assert float(losses.koleo(square)) == pytest.approx(-math.log(math.sqrt(2)), rel=1e-4)
+    crowded = np.array([[1.0, 0.0], [0.99, 0.14], [-1.0, 0.0], [0.0, -1.0]], np.float32)
+    assert float(losses.koleo(crowded)) > float(losses.koleo(square))  # close neighbours cost more
+    y = tf.constant(np.concatenate([square, square]))
+    plain = float(losses.ssl_loss(0.5)(None, y))
+    with_koleo = float(losses.ssl_loss(0.5, koleo_weight=2.0)(None, y))
+    assert with_koleo == pytest.approx(plain + 2.0 * -math.log(math.sqrt(2)), rel=1e-4)

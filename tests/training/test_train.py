@@ -117,3 +117,30 @@ def test_cli_train_ssl_with_the_real_entry_point(make_settings, db_url, tmp_path
     assert manifest["metrics"]["steps"] == 2
     assert main(["--data-dir", data_dir, "train", "--objective", "classifier", "--folder", str(folder),
                  "--exclude-keys", str(keys), "--max-steps", "1"]) == 2  # no labels: usage error
+
+
+def test_l2sp_keeps_the_start_and_copy_views_train(settings, eight_items, tmp_path):
+    import tensorflow as tf
+
+    from navee_monitor.training.models import ModelSpec, build_networks, split_at_frozen
+    from navee_monitor.training.train import apply_l2sp
+
+    # a square projection starts as the identity; L2-SP pulls it and the trainable layers back there
+    networks = build_networks(ModelSpec("ssl", "efficientnet_lite0", SIZE, 1280, trainable_layers=3),
+                              settings.path("models"), pretrained=True)
+    assert apply_l2sp(networks, 0.5) == len(networks.backbone.trainable_weights) + 1
+    _, part = split_at_frozen(networks)
+    assert sum(float(x) for x in part.losses) == 0.0
+    networks.head.get_layer("projection").kernel.assign_add(tf.fill((1280, 1280), 0.01))
+    assert sum(float(x) for x in part.losses) == pytest.approx(0.5 * 1280 * 1280 * 1e-4, rel=1e-3)
+    assert apply_l2sp(networks, 0.0) == 0
+
+    data = TrainingData(eight_items, [], "test")
+    opts = TrainOptions(objective="ssl", cache_views=3, views="copy", l2sp=1e-3, koleo=0.1,
+                        **{**TINY, "embedding_dim": 1280})
+    result = train(settings, data, opts, tmp_path / "m")
+    m = result.manifest
+    assert m["metrics"]["steps"] == 2 and np.isfinite(m["metrics"]["loss"]) and np.isfinite(m["metrics"]["val_loss"])
+    assert m["training"]["views"] == "copy" and m["training"]["l2sp"] == 1e-3 and m["training"]["koleo"] == 0.1
+    with pytest.raises(Exception, match="copy views need cached views"):
+        train(settings, data, TrainOptions(objective="ssl", views="copy", **TINY), tmp_path / "n")
