@@ -19,6 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from navee_monitor.procs import one_openmp_thread
+
 log = logging.getLogger(__name__)
 
 #: bumped when extraction changes, so old cache files are recomputed
@@ -103,15 +105,9 @@ def ratio_test_matches(a: np.ndarray, b: np.ndarray, ratio: float) -> tuple[np.n
 
     index = faiss.IndexBinaryFlat(8 * b.shape[1])
     index.add(np.ascontiguousarray(b, dtype=np.uint8))
-    # one OpenMP thread for this small search (the setting is per calling thread, so
-    # restored for whatever else this thread runs): a matcher worker would otherwise
-    # start an OpenMP team per search, whose idle threads spin-wait
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
+    # a matcher worker would otherwise start an OpenMP team per small search
+    with one_openmp_thread():
         distances, neighbours = index.search(np.ascontiguousarray(a, dtype=np.uint8), 2)
-    finally:
-        faiss.omp_set_num_threads(threads)
     passed = np.flatnonzero(distances[:, 0] < ratio * distances[:, 1])
     return passed, neighbours[passed, 0]
 

@@ -41,16 +41,12 @@ def build_index(settings: IndexSettings, model_version: str, dim: int) -> Vector
     """An empty index of the configured kind for ``dim``-d vectors of ``model_version``."""
     if settings.kind == "exact":
         return ExactIndex(model_version, dim)
+    hash_params = {"bits": settings.bits, "tables": settings.tables, "probes": settings.probes, "seed": settings.seed,
+                   "search": settings.search, "candidates": settings.candidates}
     if settings.kind == "lsh":
-        return LSHIndex(
-            model_version, dim, settings.bits, settings.tables, settings.probes, settings.seed,
-            settings.search, settings.candidates,
-        )
+        return LSHIndex(model_version, dim, **hash_params)
     if settings.kind == "itq":
-        return ITQIndex(
-            model_version, dim, settings.bits, settings.tables, settings.probes, settings.seed,
-            settings.itq_min_train, settings.search, settings.candidates,
-        )
+        return ITQIndex(model_version, dim, min_train=settings.itq_min_train, **hash_params)
     if settings.kind == "faiss":
         return FaissHNSWIndex(
             model_version, dim, settings.faiss_hnsw_m, settings.faiss_ef_construction, settings.faiss_ef_search,

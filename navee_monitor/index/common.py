@@ -34,6 +34,15 @@ def top_k_grouped(
     return results
 
 
+def check_model_version(held: str, given: str) -> None:
+    """Refuse vectors from another embedding model (their scores would be meaningless)."""
+    if given != held:
+        raise IndexError_(
+            f"this index holds vectors of model {held!r}, got {given!r}; "
+            "run `navee-monitor index rebuild` after changing the model"
+        )
+
+
 class SingleQuery:
     """``query(vector, k)`` of every index: one row of ``query_batch``."""
 
@@ -71,12 +80,7 @@ class StoredIndex(SingleQuery):
         return list(self.store.table.live_keys())
 
     def check_model(self, model_version: str) -> None:
-        """Refuse vectors from another embedding model (their scores would be meaningless)."""
-        if model_version != self.model_version:
-            raise IndexError_(
-                f"this index holds vectors of model {self.model_version!r}, got {model_version!r}; "
-                "run `navee-monitor index rebuild` after changing the model"
-            )
+        check_model_version(self.model_version, model_version)
 
     # -- mutations ---------------------------------------------------------------------
     def add(self, keys: Sequence[str], vectors: np.ndarray) -> None:

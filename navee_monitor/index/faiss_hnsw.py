@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from navee_monitor.errors import IndexError_
-from navee_monitor.index.common import SingleQuery, top_k_grouped
+from navee_monitor.index.common import SingleQuery, check_model_version, top_k_grouped
 from navee_monitor.index.persist import IndexWriter, file_of, fsync_path
 from navee_monitor.index.store import KeyTable, normalise_vectors
 
@@ -73,11 +73,7 @@ class FaissHNSWIndex(SingleQuery):
         return list(self.table.live_keys())
 
     def check_model(self, model_version: str) -> None:
-        if model_version != self.model_version:
-            raise IndexError_(
-                f"this index holds vectors of model {self.model_version!r}, got {model_version!r}; "
-                "run `navee-monitor index rebuild` after changing the model"
-            )
+        check_model_version(self.model_version, model_version)
 
     def add(self, keys: Sequence[str], vectors: np.ndarray) -> None:
         unit = normalise_vectors(vectors, self.dim)

@@ -16,6 +16,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from navee_monitor.procs import one_openmp_thread
+
 #: the pending run is merged into the main run past max(MERGE_MIN, main / MERGE_FRACTION)
 MERGE_MIN = 8192
 MERGE_FRACTION = 16
@@ -206,17 +208,13 @@ def hamming_knn(queries: np.ndarray, codes: np.ndarray, count: int, alive: np.nd
     if alive is not None:
         bitmap = np.packbits(alive, bitorder="little")
         selector = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bitmap))
-    # one OpenMP thread (process-wide, as the FAISS HNSW index sets it): the scan
-    # parallelises over queries only, and idle OpenMP threads spin-wait — with
-    # the CNN busy on the other core a single query took 123 ms instead of 5
-    if faiss.omp_get_max_threads() != 1:
-        faiss.omp_set_num_threads(1)
     queries = np.ascontiguousarray(queries, dtype=np.uint8)
     codes = np.ascontiguousarray(codes)  # a no-op for the stored arrays (mapped ones included)
-    faiss.hammings_knn_mc(
-        faiss.swig_ptr(queries), faiss.swig_ptr(codes), len(queries), n, count, n_bytes,
-        faiss.swig_ptr(distances), faiss.swig_ptr(rows), selector,
-    )
+    with one_openmp_thread():
+        faiss.hammings_knn_mc(
+            faiss.swig_ptr(queries), faiss.swig_ptr(codes), len(queries), n, count, n_bytes,
+            faiss.swig_ptr(distances), faiss.swig_ptr(rows), selector,
+        )
     return distances, rows
 
 

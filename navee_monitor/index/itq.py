@@ -118,19 +118,8 @@ class ITQModel:
 class ITQIndex(HashIndex):
     kind = "itq"
 
-    def __init__(
-        self,
-        model_version: str,
-        dim: int,
-        bits: int = 16,
-        tables: int = 32,
-        probes: int = 16,
-        seed: int = 0,
-        min_train: int = 1000,
-        search: str = "hamming",
-        candidates: int = 4000,
-    ):
-        super().__init__(model_version, dim, bits, tables, probes, seed, search, candidates)
+    def __init__(self, model_version: str, dim: int, min_train: int = 1000, **hash_params: Any):
+        super().__init__(model_version, dim, **hash_params)
         self.min_train = int(min_train)
         self.model: ITQModel | None = None
 

@@ -204,10 +204,9 @@ class LSHIndex(HashIndex):
 
     kind = "lsh"
 
-    def __init__(self, model_version: str, dim: int, bits: int = 16, tables: int = 32, probes: int = 16, seed: int = 0,
-                 search: str = "hamming", candidates: int = 4000):
-        super().__init__(model_version, dim, bits, tables, probes, seed, search, candidates)
-        self.planes = random_hyperplanes(self.dim, self.n_tables * self.bits, seed)
+    def __init__(self, model_version: str, dim: int, **hash_params: Any):
+        super().__init__(model_version, dim, **hash_params)
+        self.planes = random_hyperplanes(self.dim, self.n_tables * self.bits, self.seed)
 
     def project(self, unit: np.ndarray) -> np.ndarray:
         return (unit @ self.planes).reshape(len(unit), self.n_tables, self.bits)

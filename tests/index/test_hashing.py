@@ -5,8 +5,21 @@ from __future__ import annotations
 import numpy as np
 
 from navee_monitor.index import ITQIndex, LSHIndex
-from navee_monitor.index.hashing import CodeTables, PackedCodes, encode, hamming_knn, pack_codes, popcount_distance, probe_codes
-from navee_monitor.index.itq import ITQModel, learn_rotation, quantization_error, random_rotation
+from navee_monitor.index.hashing import (
+    CodeTables,
+    PackedCodes,
+    encode,
+    hamming_knn,
+    pack_codes,
+    popcount_distance,
+    probe_codes,
+)
+from navee_monitor.index.itq import (
+    ITQModel,
+    learn_rotation,
+    quantization_error,
+    random_rotation,
+)
 from navee_monitor.index.lsh import random_hyperplanes
 from tests.index.conftest import MODEL, clustered, near_copies
 
@@ -51,7 +64,9 @@ def test_itq_rotation_lowers_quantization_error_below_a_random_rotation():
     assert learned_error < 0.9 * random_error
 
 
-def test_itq_hashing_finds_more_neighbours_than_random_hyperplanes_with_the_same_budget():
+def recall_on_clustered_data():
+    """(recall, data, keys, queries): recall(index) fills ``index`` with 4000 clustered 64-d
+    vectors and gives its recall@10 on near copies of every 40th."""
     data = clustered(4000, dim=64, seed=5)
     keys = [str(i) for i in range(len(data))]
     queries = near_copies(data[::40], noise=0.6)
@@ -61,6 +76,12 @@ def test_itq_hashing_finds_more_neighbours_than_random_hyperplanes_with_the_same
         index.add(keys, data)
         found = index.query_batch(queries, 10)
         return np.mean([len({int(k) for k, _ in f} & set(t.tolist())) / 10 for f, t in zip(found, truth, strict=True)])
+
+    return recall, data, keys, queries
+
+
+def test_itq_hashing_finds_more_neighbours_than_random_hyperplanes_with_the_same_budget():
+    recall, *_ = recall_on_clustered_data()
 
     itq = ITQIndex(MODEL, 64, bits=10, tables=2, probes=0, min_train=100, search="buckets", candidates=0)
     lsh = LSHIndex(MODEL, 64, bits=10, tables=2, probes=0, search="buckets", candidates=0)
@@ -136,15 +157,7 @@ def test_random_hyperplanes_are_orthogonal_within_each_block():
 
 
 def test_hamming_ranking_beats_fewer_candidates_and_caps_bucket_candidates():
-    data = clustered(4000, dim=64, seed=5)
-    keys = [str(i) for i in range(len(data))]
-    queries = near_copies(data[::40], noise=0.6)
-    truth = (queries @ data.T).argsort(axis=1)[:, ::-1][:, :10]
-
-    def recall(index):
-        index.add(keys, data)
-        found = index.query_batch(queries, 10)
-        return np.mean([len({int(k) for k, _ in f} & set(t.tolist())) / 10 for f, t in zip(found, truth, strict=True)])
+    recall, data, keys, queries = recall_on_clustered_data()
 
     few = recall(LSHIndex(MODEL, 64, bits=4, tables=2, candidates=10))  # 8 bits: a coarse ranking
     many = recall(LSHIndex(MODEL, 64, bits=16, tables=8, candidates=400))
